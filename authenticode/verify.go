@@ -1,0 +1,224 @@
+package authenticode
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"time"
+
+	"initos/pecoff"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotSigned: the image has no certificate table or no PKCS #7 entry.
+	ErrNotSigned = pecoff.ErrUnsigned
+	// ErrDigestMismatch: the image was changed after it was signed.
+	ErrDigestMismatch = errors.New("image digest does not match the signed digest")
+	// ErrBadSignature: the signature does not verify with the signer's key.
+	ErrBadSignature = errors.New("signature does not verify")
+	// ErrUntrusted: the signature is intact but no trusted certificate
+	// vouches for its signer.
+	ErrUntrusted = errors.New("signer is not trusted")
+)
+
+// Signature describes one Authenticode signature of an image.
+type Signature struct {
+	DigestAlgorithm crypto.Hash         // algorithm of the signed image digest
+	Digest          []byte              // the image digest the signature covers
+	Signer          *x509.Certificate   // the signing certificate
+	Certificates    []*x509.Certificate // all embedded certificates
+	SigningTime     time.Time           // zero when absent
+	parsed          *parsedSignedData
+	spcContents     []byte // SpcIndirectDataContent without its tag and length
+}
+
+// Signatures decodes every PKCS #7 entry of img's certificate table,
+// without checking them.
+func Signatures(img *pecoff.Image) ([]Signature, error) {
+	certs, err := img.Certificates()
+	if err != nil {
+		return nil, fmt.Errorf("read signatures: %w", err)
+	}
+	var sigs []Signature
+	for i, c := range certs {
+		if c.Type != pecoff.CertTypePKCSSignedData {
+			continue
+		}
+		s, err := parseSignature(c.Data)
+		if err != nil {
+			return nil, fmt.Errorf("read signature %d: %w", i, err)
+		}
+		sigs = append(sigs, *s)
+	}
+	return sigs, nil
+}
+
+func parseSignature(der []byte) (*Signature, error) {
+	p, err := parseContentInfo(der)
+	if err != nil {
+		return nil, err
+	}
+	if !p.contentType.Equal(oidSpcIndirectData) || p.content == nil {
+		return nil, pkcs7Err("content type %v is not SpcIndirectDataContent", p.contentType)
+	}
+	var spc spcIndirectDataContent
+	if err := unmarshalAll(p.content.FullBytes, &spc); err != nil {
+		return nil, pkcs7Err("SpcIndirectDataContent: %v", err)
+	}
+	if !spc.Data.Type.Equal(oidSpcPEImageData) {
+		return nil, pkcs7Err("SpcIndirectDataContent data type %v is not SpcPeImageData", spc.Data.Type)
+	}
+	h, err := hashFromOID(spc.MessageDigest.DigestAlgorithm.Algorithm)
+	if err != nil {
+		return nil, pkcs7Err("image digest: %v", err)
+	}
+	signer, err := p.signerCert()
+	if err != nil {
+		return nil, err
+	}
+	return &Signature{
+		DigestAlgorithm: h, Digest: spc.MessageDigest.Digest, Signer: signer,
+		Certificates: p.certs, SigningTime: p.signer.signingTime,
+		parsed: p, spcContents: p.content.Bytes,
+	}, nil
+}
+
+// Verify checks img's signatures and returns the first one that covers the
+// image as it is and whose signer is one of trusted or was issued (directly
+// or through embedded intermediates) by one of them: the rule UEFI applies
+// with the certificates in db. The error of the last rejected signature is
+// returned when none passes.
+func Verify(img *pecoff.Image, trusted []*x509.Certificate) (*Signature, error) {
+	sigs, err := Signatures(img)
+	if err != nil {
+		return nil, fmt.Errorf("verify image: %w", err)
+	}
+	if len(sigs) == 0 {
+		return nil, fmt.Errorf("verify image: %w", ErrNotSigned)
+	}
+	var last error
+	for i := range sigs {
+		if last = sigs[i].verify(img, trusted); last == nil {
+			return &sigs[i], nil
+		}
+		last = fmt.Errorf("signature %d by %q: %w", i, sigs[i].Signer.Subject, last)
+	}
+	return nil, fmt.Errorf("verify image: %w", last)
+}
+
+func (s *Signature) verify(img *pecoff.Image, trusted []*x509.Certificate) error {
+	digest, err := Hash(img, s.DigestAlgorithm)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(digest, s.Digest) {
+		return fmt.Errorf("%w: image %x, signed %x", ErrDigestMismatch, digest, s.Digest)
+	}
+	if err := checkSignerInfo(s.parsed, s.spcContents); err != nil {
+		return err
+	}
+	return trustedBy(s.Signer, s.Certificates, trusted)
+}
+
+// checkSignerInfo verifies the SignerInfo over content: through the
+// authenticated attributes when present (contentType and messageDigest
+// must match), else directly.
+func checkSignerInfo(p *parsedSignedData, content []byte) error {
+	si := &p.signer
+	signer, err := p.signerCert()
+	if err != nil {
+		return err
+	}
+	h := si.digestAlg.New()
+	h.Write(content)
+	toVerify := h.Sum(nil)
+	if si.attrs != nil {
+		if err := checkAttributes(si, p.contentType, toVerify); err != nil {
+			return err
+		}
+		h.Reset()
+		h.Write(si.attrs)
+		toVerify = h.Sum(nil)
+	}
+	pub, ok := signer.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("%w: signer key %T is not RSA", ErrBadSignature, signer.PublicKey)
+	}
+	if err := rsa.VerifyPKCS1v15(pub, si.digestAlg, toVerify, si.signature); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return nil
+}
+
+func checkAttributes(si *parsedSignerInfo, contentType asn1.ObjectIdentifier, digest []byte) error {
+	ctv, err := si.attr(oidContentType)
+	if err != nil {
+		return err
+	}
+	var ct asn1.ObjectIdentifier
+	if err := unmarshalAll(ctv.FullBytes, &ct); err != nil || !ct.Equal(contentType) {
+		return fmt.Errorf("%w: contentType attribute %v does not match content %v", ErrBadSignature, ct, contentType)
+	}
+	mdv, err := si.attr(oidMessageDigest)
+	if err != nil {
+		return err
+	}
+	var md []byte
+	if err := unmarshalAll(mdv.FullBytes, &md); err != nil || !bytes.Equal(md, digest) {
+		return fmt.Errorf("%w: messageDigest attribute does not match the content", ErrBadSignature)
+	}
+	return nil
+}
+
+// trustedBy walks from signer up through the embedded certificates until
+// it meets a trusted certificate (itself, or its issuer by signature).
+func trustedBy(signer *x509.Certificate, pool, trusted []*x509.Certificate) error {
+	cur := signer
+	for range 8 {
+		for _, t := range trusted {
+			if bytes.Equal(cur.Raw, t.Raw) || issuedBy(cur, t) {
+				return nil
+			}
+		}
+		next := (*x509.Certificate)(nil)
+		for _, c := range pool {
+			if !bytes.Equal(c.Raw, cur.Raw) && issuedBy(cur, c) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		cur = next
+	}
+	return fmt.Errorf("%w: no trusted certificate issued %q", ErrUntrusted, signer.Subject)
+}
+
+func issuedBy(c, parent *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, parent.RawSubject) &&
+		parent.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// VerifyDetached checks a PKCS #7 SignedData (bare or in a ContentInfo)
+// over data, as found in UEFI authenticated variables, and returns the
+// signer when trusted vouches for it.
+func VerifyDetached(sd, data []byte, trusted []*x509.Certificate) (*x509.Certificate, error) {
+	p, err := parseContentInfo(sd)
+	if err != nil {
+		return nil, fmt.Errorf("verify detached signature: %w", err)
+	}
+	if err := checkSignerInfo(p, data); err != nil {
+		return nil, fmt.Errorf("verify detached signature: %w", err)
+	}
+	signer, _ := p.signerCert()
+	if err := trustedBy(signer, p.certs, trusted); err != nil {
+		return nil, fmt.Errorf("verify detached signature: %w", err)
+	}
+	return signer, nil
+}

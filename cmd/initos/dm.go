@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"initos/dm"
+)
+
+func init() { register("dm", "device-mapper devices (like dmsetup)", runDM) }
+
+func runDM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return dispatch(ctx, "dm", map[string]subcommand{
+		"create": {"create a device: NAME [--uuid U] [--readonly] --table T | --table-file F", dmCreate},
+		"remove": {"remove devices: NAME...", dmRemove},
+		"ls":     {"list devices", dmList},
+		"status": {"print the status of each target: NAME", dmStatus},
+		"table":  {"print the table: [--showkeys] NAME", dmTable},
+	}, args, stdout, stderr)
+}
+
+func dmCreate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dm create", stderr)
+	uuid := fs.String("uuid", "", "device `UUID`")
+	ro := fs.Bool("readonly", false, "load the table read-only (verity needs it)")
+	table := fs.String("table", "", "the `table`: lines of \"START LENGTH TYPE PARAMS\"")
+	tableFile := fs.String("table-file", "", "read the table from `FILE`")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	text, err := tableText(*table, *tableFile)
+	if err != nil {
+		return err
+	}
+	specs, err := dm.ParseTable(text)
+	if err != nil {
+		return fmt.Errorf("%w: dm create %s: %v", errUsage, pos[0], err)
+	}
+	targets := make([]dm.Target, len(specs))
+	for i, s := range specs {
+		targets[i] = s
+	}
+	_, err = dm.CreateDevice(pos[0], *uuid, *ro, targets...)
+	return err
+}
+
+// tableText returns the table given by exactly one of --table and
+// --table-file.
+func tableText(table, file string) (string, error) {
+	switch {
+	case table != "" && file != "":
+		return "", fmt.Errorf("%w: dm create: give --table or --table-file, not both", errUsage)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("dm create: read table: %w", err)
+		}
+		return string(b), nil
+	case table == "":
+		return "", fmt.Errorf("%w: dm create: no table: give --table or --table-file", errUsage)
+	}
+	return table, nil
+}
+
+func dmRemove(_ context.Context, args []string, _, stderr io.Writer) error {
+	pos, err := parseFlags(newFlags("dm remove", stderr), args, 1, -1)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range pos {
+		errs = append(errs, dm.RemoveDevice(name))
+	}
+	return errors.Join(errs...)
+}
+
+func dmList(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if _, err := parseFlags(newFlags("dm ls", stderr), args, 0, 0); err != nil {
+		return err
+	}
+	c, err := dm.Open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	devs, err := c.List()
+	if err != nil {
+		return err
+	}
+	if len(devs) == 0 {
+		fmt.Fprintln(stdout, "No devices found")
+	}
+	for _, d := range devs {
+		fmt.Fprintln(stdout, d)
+	}
+	return nil
+}
+
+func dmStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	return dmPrintSpecs("status", args, stdout, stderr)
+}
+
+func dmTable(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	return dmPrintSpecs("table", args, stdout, stderr)
+}
+
+// dmPrintSpecs prints a device's status or table lines as dmsetup does;
+// crypt keys are masked unless --showkeys.
+func dmPrintSpecs(verb string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dm "+verb, stderr)
+	show := new(bool)
+	if verb == "table" {
+		show = fs.Bool("showkeys", false, "print crypt keys instead of zeros")
+	}
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := dm.Open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	query := c.Status
+	if verb == "table" {
+		query = c.Table
+	}
+	specs, err := query(pos[0])
+	if err != nil {
+		return err
+	}
+	for _, s := range specs {
+		if !*show {
+			s = maskKey(s)
+		}
+		fmt.Fprintln(stdout, s)
+	}
+	return nil
+}
+
+// maskKey replaces a crypt target's hex key with zeros of the same length
+// (dmsetup's display); keyring references (":32:logon:desc") stay.
+func maskKey(s dm.Spec) dm.Spec {
+	if s.Kind != "crypt" {
+		return s
+	}
+	f := strings.Fields(s.Args)
+	if len(f) < 2 || strings.HasPrefix(f[1], ":") || f[1] == "-" {
+		return s
+	}
+	f[1] = strings.Repeat("0", len(f[1]))
+	s.Args = strings.Join(f, " ")
+	return s
+}

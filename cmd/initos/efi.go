@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"initos/efivar"
+)
+
+func init() { register("efi", "UEFI boot entries (Boot####, BootOrder, BootNext)", runEFI) }
+
+func runEFI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "boot" {
+		args = args[1:]
+	} else if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		return fmt.Errorf("%w: initos efi: unknown subcommand %q (want: boot)", errUsage, args[0])
+	}
+	return dispatch(ctx, "efi boot", map[string]subcommand{
+		"list":  {"show BootCurrent, BootNext, BootOrder and the entries", efiBootList},
+		"add":   {"add a Boot#### entry for a loader on a GPT partition, first in BootOrder", efiBootAdd},
+		"rm":    {"remove a Boot#### entry", efiBootRm},
+		"next":  {"boot an entry once on the next boot (BootNext)", efiBootNext},
+		"order": {"print or set BootOrder", efiBootOrder},
+	}, args, stdout, stderr)
+}
+
+func efiParseNum(s string) (uint16, error) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "Boot"), "0x")
+	n, err := strconv.ParseUint(s, 16, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%w: boot entry %q is not 1-4 hex digits", errUsage, s)
+	}
+	return uint16(n), nil
+}
+
+func efiBootList(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("efi boot list", stderr)
+	vars := efivarsFlag(fs)
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("efi boot list: %w", err)
+	}
+	for _, v := range []struct {
+		name string
+		get  func(efivar.Store) (uint16, bool, error)
+	}{{"BootCurrent", efivar.BootCurrent}, {"BootNext", efivar.BootNext}} {
+		if n, ok, err := v.get(store); err != nil {
+			return fmt.Errorf("efi boot list: %w", err)
+		} else if ok {
+			fmt.Fprintf(stdout, "%s: %04X\n", v.name, n)
+		}
+	}
+	order, err := efivar.BootOrder(store)
+	if err != nil {
+		return fmt.Errorf("efi boot list: %w", err)
+	}
+	fmt.Fprintf(stdout, "BootOrder: %s\n", efiFormatOrder(order))
+	entries, err := efivar.BootEntries(store)
+	if err != nil {
+		return fmt.Errorf("efi boot list: %w", err)
+	}
+	for _, e := range entries {
+		active := " "
+		if e.Option.Attributes&efivar.LoadOptionActive != 0 {
+			active = "*"
+		}
+		fmt.Fprintf(stdout, "%s%s %s\t%s\n", efivar.BootName(e.Num), active, e.Option.Description, e.Option.FilePath)
+	}
+	return nil
+}
+
+func efiFormatOrder(order []uint16) string {
+	parts := make([]string, len(order))
+	for i, n := range order {
+		parts[i] = fmt.Sprintf("%04X", n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("efi boot add", stderr)
+	vars := efivarsFlag(fs)
+	label := fs.String("label", "InitOS", "entry description")
+	loader := fs.String("loader", `\EFI\Linux\initos.efi`, "loader `PATH` on the ESP")
+	partGUID := fs.String("part-guid", "", "unique `GUID` of the GPT partition (required)")
+	partNum := fs.Uint("part-num", 1, "partition `NUMBER`")
+	partStart := fs.Uint64("part-start", 0, "partition start `LBA` (required)")
+	partSize := fs.Uint64("part-size", 0, "partition size in `LBA`s (required)")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	g, err := efivar.ParseGUID(*partGUID)
+	if err != nil || *partStart == 0 || *partSize == 0 {
+		return fmt.Errorf("%w: efi boot add: --part-guid, --part-start and --part-size are required (%v)", errUsage, err)
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("efi boot add: %w", err)
+	}
+	n, err := efivar.AddBootEntry(store, &efivar.LoadOption{
+		Attributes: efivar.LoadOptionActive, Description: *label,
+		FilePath: efivar.DevicePath{
+			efivar.HardDriveNode(efivar.HardDrive{PartitionNumber: uint32(*partNum), PartitionStart: *partStart, PartitionSize: *partSize,
+				PartitionSignature: g, PartitionFormat: efivar.PartitionFormatGPT, SignatureType: efivar.SignatureTypeGUID}),
+			efivar.FilePathNode(*loader),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("efi boot add: %w", err)
+	}
+	fmt.Fprintln(stdout, efivar.BootName(n))
+	return nil
+}
+
+func efiBootRm(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("efi boot rm", stderr)
+	vars := efivarsFlag(fs)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	n, err := efiParseNum(pos[0])
+	if err != nil {
+		return err
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("efi boot rm: %w", err)
+	}
+	return efivar.RemoveBootEntry(store, n)
+}
+
+func efiBootNext(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("efi boot next", stderr)
+	vars := efivarsFlag(fs)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	n, err := efiParseNum(pos[0])
+	if err != nil {
+		return err
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("efi boot next: %w", err)
+	}
+	if _, err := efivar.ReadBootEntry(store, n); err != nil {
+		return fmt.Errorf("efi boot next: %w", err)
+	}
+	return efivar.SetBootNext(store, n)
+}
+
+func efiBootOrder(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("efi boot order", stderr)
+	vars := efivarsFlag(fs)
+	pos, err := parseFlags(fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("efi boot order: %w", err)
+	}
+	if len(pos) == 0 {
+		order, err := efivar.BootOrder(store)
+		if err != nil {
+			return fmt.Errorf("efi boot order: %w", err)
+		}
+		fmt.Fprintln(stdout, efiFormatOrder(order))
+		return nil
+	}
+	var order []uint16
+	for _, s := range strings.Split(pos[0], ",") {
+		n, err := efiParseNum(s)
+		if err != nil {
+			return err
+		}
+		order = append(order, n)
+	}
+	return efivar.SetBootOrder(store, order)
+}

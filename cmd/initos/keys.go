@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"initos/efivar"
+)
+
+func init() { register("keys", "Secure Boot owner keys: create, enroll, status", runKeys) }
+
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return dispatch(ctx, "keys", map[string]subcommand{
+		"create": {"generate PK, KEK, db keys, signature lists and signed .auth updates", keysCreate},
+		"enroll": {"write db, KEK and PK (.auth) through efivarfs in setup mode", keysEnroll},
+		"status": {"show SetupMode, SecureBoot and enrolled certificates", keysStatus},
+	}, args, stdout, stderr)
+}
+
+// keysNow is the timestamp for certificates and .auth payloads:
+// SOURCE_DATE_EPOCH when set, else the current time.
+func keysNow() (time.Time, error) {
+	s := os.Getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Now().UTC().Truncate(time.Second), nil
+	}
+	sec, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse SOURCE_DATE_EPOCH %q: %w", s, err)
+	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys create", stderr)
+	cn := fs.String("cn", "InitOS owner", "common name prefix of the certificates")
+	ownerStr := fs.String("owner", "", "owner `GUID` of the signature list entries (default: random)")
+	extraDB := fs.String("extra-db", "", "EFI signature list `FILE` appended to db (e.g. vendor certificates saved from the firmware)")
+	microsoft := fs.Bool("microsoft", false, "keep Microsoft's certificates in db (needs --extra-db: InitOS ships none)")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *microsoft && *extraDB == "" {
+		return fmt.Errorf("%w: keys create: --microsoft: InitOS ships no Microsoft certificates; save the firmware's db first (cat /sys/firmware/efi/efivars/db-d719b2cb-3d3a-4596-a3bc-dad00e67656f | tail -c +5 > ms.esl) and pass --extra-db ms.esl", errUsage)
+	}
+	owner, err := keysOwner(*ownerStr)
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
+	}
+	var extra []efivar.SignatureList
+	if *extraDB != "" {
+		b, err := os.ReadFile(*extraDB)
+		if err != nil {
+			return fmt.Errorf("keys create: %w", err)
+		}
+		if extra, err = efivar.ParseSignatureLists(b); err != nil {
+			return fmt.Errorf("keys create: %s: %w", *extraDB, err)
+		}
+	}
+	now, err := keysNow()
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
+	}
+	dir := pos[0]
+	if _, err := os.Stat(filepath.Join(dir, "PK.key")); err == nil {
+		return fmt.Errorf("keys create: %s already holds keys (PK.key); refusing to overwrite", dir)
+	}
+	keys, err := efivar.GenerateOwnerKeys(owner, *cn, now)
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
+	}
+	p, err := keys.Payloads(now, extra...)
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
+	}
+	if err := keysWriteDir(dir, keys, p); err != nil {
+		return fmt.Errorf("keys create: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: PK, KEK, db for owner %s\n", dir, owner)
+	return nil
+}
+
+func keysOwner(s string) (efivar.GUID, error) {
+	if s == "" {
+		return efivar.NewRandomGUID()
+	}
+	return efivar.ParseGUID(s)
+}
+
+// keysWriteDir writes NAME.key (PKCS#8 PEM, 0600), NAME.crt (PEM),
+// NAME.cer (DER), NAME.esl and NAME.auth for PK, KEK and db, noPK.auth and
+// owner.guid.
+func keysWriteDir(dir string, k *efivar.OwnerKeys, p *efivar.Payloads) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"owner.guid": []byte(k.Owner.String() + "\n"),
+		"PK.esl":     p.PKList, "KEK.esl": p.KEKList, "db.esl": p.DBList,
+		"PK.auth": p.PK, "KEK.auth": p.KEK, "db.auth": p.DB, "noPK.auth": p.NoPK,
+	}
+	for name, kp := range map[string]efivar.KeyPair{"PK": k.PK, "KEK": k.KEK, "db": k.DB} {
+		der, err := x509.MarshalPKCS8PrivateKey(kp.Key)
+		if err != nil {
+			return err
+		}
+		files[name+".key"] = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		files[name+".crt"] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kp.Cert.Raw})
+		files[name+".cer"] = kp.Cert.Raw
+	}
+	for name, data := range files {
+		if err := keysWriteFile(filepath.Join(dir, name), data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keysWriteFile writes through a temporary file and a rename; keys are
+// private (0600), the rest 0644.
+func keysWriteFile(path string, data []byte) error {
+	mode := os.FileMode(0o644)
+	if filepath.Ext(path) == ".key" {
+		mode = 0o600
+	}
+	return ukiWriteFileMode(path, data, mode)
+}
+
+// keysStore opens efivarfs at path, or when path is a plain directory (an
+// efivarfs-like copy, as tests use) that directory.
+func keysStore(path string) (efivar.Store, error) {
+	st, err := efivar.OpenEfivarfs(path)
+	if err == nil {
+		return st, nil
+	}
+	if fi, serr := os.Stat(path); path != efivar.DefaultEfivarfs && serr == nil && fi.IsDir() {
+		return &efivar.Dir{Path: path}, nil
+	}
+	return nil, err
+}
+
+func efivarsFlag(fs *flag.FlagSet) *string {
+	return fs.String("efivars", efivar.DefaultEfivarfs, "efivarfs mount, or an efivarfs-like `DIR`")
+}
+
+func keysEnroll(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys enroll", stderr)
+	vars := efivarsFlag(fs)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var payloads [3][]byte
+	for i, name := range []string{"db.auth", "KEK.auth", "PK.auth"} {
+		if payloads[i], err = os.ReadFile(filepath.Join(pos[0], name)); err != nil {
+			return fmt.Errorf("keys enroll: %w", err)
+		}
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("keys enroll: %w", err)
+	}
+	if err := efivar.Enroll(store, payloads[0], payloads[1], payloads[2]); err != nil {
+		if errors.Is(err, efivar.ErrNotSetupMode) {
+			return &exitError{1, fmt.Errorf("keys enroll: %w", err)}
+		}
+		return fmt.Errorf("keys enroll: %w", err)
+	}
+	fmt.Fprintln(stdout, "enrolled db, KEK and PK: Secure Boot is enforced from the next boot")
+	return nil
+}
+
+func keysStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys status", stderr)
+	vars := efivarsFlag(fs)
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return fmt.Errorf("keys status: %w", err)
+	}
+	st, err := efivar.ReadStatus(store)
+	if err != nil {
+		return fmt.Errorf("keys status: %w", err)
+	}
+	fmt.Fprintf(stdout, "SetupMode=%d\nSecureBoot=%d\n", st.SetupMode, st.SecureBoot)
+	for _, v := range []struct {
+		name  string
+		certs []*x509.Certificate
+	}{{"PK", st.PK}, {"KEK", st.KEK}, {"db", st.DB}} {
+		if len(v.certs) == 0 {
+			fmt.Fprintf(stdout, "%s: (empty)\n", v.name)
+		}
+		for _, c := range v.certs {
+			fmt.Fprintf(stdout, "%s: %s\n", v.name, c.Subject)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+
+	"initos/luks2"
+)
+
+func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks add-key", stderr)
+	var pf luksPBKDFFlags
+	pf.register(fs)
+	keyFile := fs.String("key-file", "", "existing passphrase `file`")
+	vkFile := fs.String("volume-key-file", "", "unlock with the raw volume key in this `file`")
+	newKey := fs.String("new-key-file", "", "new passphrase `file` (or NEWKEYFILE)")
+	slot := fs.Int("key-slot", -1, "keyslot `id` for the new key (default: lowest free)")
+	pos, err := parseFlags(fs, args, 1, 2)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 2 {
+		*newKey = pos[1]
+	}
+	o := luks2.KeyslotOptions{}
+	if o.PBKDF, err = pf.value(); err != nil {
+		return err
+	}
+	if *slot >= 0 {
+		o.ID = slot
+	}
+	newPass, err := readKeyFile("new-key-file", *newKey)
+	if err != nil {
+		return err
+	}
+	f, h, err := openHeader(pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	vk, err := luksVolumeKey(f, h, *keyFile, *vkFile)
+	if err != nil {
+		return err
+	}
+	defer vk.Destroy()
+	id, err := h.AddKey(f, vk.Bytes(), newPass, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Key slot %d created.\n", id)
+	return nil
+}
+
+// luksVolumeKey unlocks with a passphrase file or reads a volume key file.
+func luksVolumeKey(f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.Secret, error) {
+	if vkFile != "" {
+		b, err := readKeyFile("volume-key-file", vkFile)
+		if err != nil {
+			return nil, err
+		}
+		vk := luks2.SecretFrom(b)
+		clear(b)
+		if err := h.VerifyVolumeKey(vk.Bytes()); err != nil {
+			vk.Destroy()
+			return nil, wrongKey(err)
+		}
+		return vk, nil
+	}
+	pass, err := readKeyFile("key-file", keyFile)
+	if err != nil {
+		return nil, err
+	}
+	vk, _, err := h.Unlock(f, pass)
+	return vk, wrongKey(err)
+}
+
+func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks remove-key", stderr)
+	keyFile := fs.String("key-file", "", "passphrase `file` of the keyslot to remove")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	pass, err := readKeyFile("key-file", *keyFile)
+	if err != nil {
+		return err
+	}
+	f, h, err := openHeader(pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	id, err := h.RemoveKey(f, pass)
+	if err != nil {
+		return wrongKey(err)
+	}
+	fmt.Fprintf(stdout, "Key slot %d removed.\n", id)
+	return nil
+}
+
+func luksChangeKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks change-key", stderr)
+	var pf luksPBKDFFlags
+	pf.register(fs)
+	keyFile := fs.String("key-file", "", "current passphrase `file`")
+	newKey := fs.String("new-key-file", "", "new passphrase `file` (or NEWKEYFILE)")
+	pos, err := parseFlags(fs, args, 1, 2)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 2 {
+		*newKey = pos[1]
+	}
+	var o luks2.KeyslotOptions
+	if o.PBKDF, err = pf.value(); err != nil {
+		return err
+	}
+	old, err := readKeyFile("key-file", *keyFile)
+	if err != nil {
+		return err
+	}
+	newPass, err := readKeyFile("new-key-file", *newKey)
+	if err != nil {
+		return err
+	}
+	f, h, err := openHeader(pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	id, err := h.ChangeKey(f, old, newPass, o)
+	if err != nil {
+		return wrongKey(err)
+	}
+	fmt.Fprintf(stdout, "Key slot %d changed.\n", id)
+	return nil
+}
+
+func luksKillSlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks kill-slot", stderr)
+	pos, err := parseFlags(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.Atoi(pos[1])
+	if err != nil {
+		return fmt.Errorf("%w: keyslot %q is not a number", errUsage, pos[1])
+	}
+	f, h, err := openHeader(pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return h.KillSlot(f, id)
+}
+
+func luksToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: initos luks token: want add, remove or list", errUsage)
+	}
+	verb := args[0]
+	fs := newFlags("luks token "+verb, stderr)
+	jsonFile := fs.String("json-file", "", "token JSON `file` (add; - for stdin)")
+	id := fs.Int("token-id", -1, "token `id` (add: default lowest free; remove: required)")
+	pos, err := parseFlags(fs, args[1:], 1, 1)
+	if err != nil {
+		return err
+	}
+	f, h, err := openHeader(pos[0], verb != "list")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	switch verb {
+	case "add":
+		b, err := readKeyFile("json-file", *jsonFile)
+		if err != nil {
+			return err
+		}
+		n, err := h.AddToken(f, *id, b)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Token %d created.\n", n)
+		return nil
+	case "remove":
+		if *id < 0 {
+			return fmt.Errorf("%w: token remove: --token-id is required", errUsage)
+		}
+		return h.RemoveToken(f, *id)
+	case "list":
+		ids, _ := h.Tokens()
+		for _, i := range ids {
+			fmt.Fprintf(stdout, "%s\t%s\n", i, h.Meta.Tokens[i])
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: initos luks token: unknown verb %q", errUsage, verb)
+}
+
+func luksHeaderBackup(_ context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("luks header-backup", stderr)
+	file := fs.String("header-backup-file", "", "backup `file` to create")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: --header-backup-file is required", errUsage)
+	}
+	return luks2.BackupFile(pos[0], *file)
+}
+
+func luksHeaderRestore(_ context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("luks header-restore", stderr)
+	file := fs.String("header-backup-file", "", "backup `file` to restore")
+	force := fs.Bool("force", false, "restore even if the device has a header with another UUID")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: --header-backup-file is required", errUsage)
+	}
+	return luks2.RestoreFile(*file, pos[0], *force)
+}
+
+func luksRepair(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks repair", stderr)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	f, h, err := openHeader(pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, e := range []error{h.PrimaryErr, h.SecondaryErr} {
+		if e != nil {
+			fmt.Fprintln(stdout, "repairing:", e)
+		}
+	}
+	return h.Write(f)
+}
+
+// printLuksHeader prints a luksDump-like summary.
+func printLuksHeader(w io.Writer, h *luks2.Header) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(tw, "Version:\t2\nEpoch:\t%d\nMetadata area:\t%d [bytes]\nKeyslots area:\t%d [bytes]\n",
+		h.Binary.SeqID, h.MetadataSize(), h.Meta.Config.KeyslotsSize)
+	fmt.Fprintf(tw, "UUID:\t%s\nLabel:\t%s\nSubsystem:\t%s\n", h.UUID(), h.Label(), h.Subsystem())
+	for _, e := range []error{h.PrimaryErr, h.SecondaryErr} {
+		if e != nil {
+			fmt.Fprintf(tw, "Damaged:\t%v\n", e)
+		}
+	}
+	for _, id := range sortedKeys(h.Meta.Segments) {
+		s := h.Meta.Segments[id]
+		fmt.Fprintf(tw, "Segment %s:\t%s offset %d size %s sector %d\n", id, s.Encryption, s.Offset, s.Size, s.SectorSize)
+	}
+	for _, id := range sortedKeys(h.Meta.Keyslots) {
+		k := h.Meta.Keyslots[id]
+		fmt.Fprintf(tw, "Keyslot %s:\tkey %d bits, %s %s, area %d+%d\n", id, k.KeySize*8, k.KDF.Type, kdfCost(k.KDF), k.Area.Offset, k.Area.Size)
+	}
+	for _, id := range sortedKeys(h.Meta.Tokens) {
+		t := h.Meta.Tokens[id]
+		var tok struct{ Type string }
+		_ = json.Unmarshal(t, &tok)
+		fmt.Fprintf(tw, "Token %s:\t%s\n", id, tok.Type)
+	}
+	return tw.Flush()
+}
+
+// sortedKeys returns the decimal id keys of m in numeric order.
+func sortedKeys[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, _ := strconv.Atoi(ids[i])
+		b, _ := strconv.Atoi(ids[j])
+		return a < b
+	})
+	return ids
+}
+
+func kdfCost(k luks2.KDF) string {
+	if k.Type == "pbkdf2" {
+		return fmt.Sprintf("%s iterations %d", k.Hash, k.Iterations)
+	}
+	return fmt.Sprintf("time %d memory %d KiB cpus %d", k.Time, k.Memory, k.CPUs)
+}

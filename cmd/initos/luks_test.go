@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"initos/internal/testenv"
+)
+
+// luksFast are tiny PBKDF costs for CLI tests.
+var luksFast = []string{"--pbkdf", "argon2id", "--pbkdf-memory", "32", "--pbkdf-parallel", "1", "--pbkdf-force-iterations", "4"}
+
+func runLuksCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"luks"}, args...), &stdout, &stderr)
+	if err != nil {
+		t.Logf("initos luks %q: %v\n%s", args, err, stderr.String())
+	}
+	return stdout.String(), err
+}
+
+func mustLuks(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runLuksCLI(t, args...)
+	if err != nil {
+		t.Fatalf("initos luks %q = %v", args, err)
+	}
+	return out
+}
+
+func luksFiles(t *testing.T) (img string, key func(string) string) {
+	t.Helper()
+	dir := t.TempDir()
+	img = filepath.Join(dir, "vol.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 20<<20); err != nil {
+		t.Fatal(err)
+	}
+	return img, func(pass string) string {
+		p := filepath.Join(dir, "key-"+pass)
+		if err := os.WriteFile(p, []byte(pass), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
+func exitStatus(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+func TestLuksCLI(t *testing.T) {
+	img, key := luksFiles(t)
+	uuid := "0f1e2d3c-4b5a-4978-8697-a5b4c3d2e1f0"
+	out := mustLuks(t, append([]string{"format", "--cipher", "aes-xts-plain64", "--key-size", "256", "--sector-size", "512",
+		"--label", "sys", "--uuid", uuid, "--key-file", key("one"), img}, luksFast...)...)
+	if strings.TrimSpace(out) != uuid {
+		t.Errorf("format printed %q, want %q", out, uuid)
+	}
+	if cs, err := exec.LookPath("cryptsetup"); err == nil {
+		if b, err := exec.Command(cs, "open", "--test-passphrase", "--key-file", key("one"), img).CombinedOutput(); err != nil {
+			t.Errorf("cryptsetup open --test-passphrase on CLI volume: %v %s", err, b)
+		}
+	}
+	mustLuks(t, "test-passphrase", "--key-file", key("one"), img)
+	if _, err := runLuksCLI(t, "test-passphrase", "--key-file", key("bad"), img); exitStatus(err) != 2 {
+		t.Errorf("test-passphrase(wrong) exit = %d, want 2", exitStatus(err))
+	}
+	mustLuks(t, append([]string{"add-key", "--key-file", key("one"), img, key("two")}, luksFast...)...)
+	mustLuks(t, append([]string{"change-key", "--key-file", key("two"), img, key("three")}, luksFast...)...)
+	mustLuks(t, "remove-key", "--key-file", key("one"), img)
+	if out := mustLuks(t, "test-passphrase", "--key-file", key("three"), img); !strings.Contains(out, "slot 1") {
+		t.Errorf("test-passphrase(three) = %q, want slot 1", out)
+	}
+	tok := key(`{"type":"systemd-recovery","keyslots":["1"]}`)
+	mustLuks(t, "token", "add", "--json-file", tok, img)
+	if out := mustLuks(t, "token", "list", img); !strings.Contains(out, "systemd-recovery") {
+		t.Errorf("token list = %q", out)
+	}
+	mustLuks(t, "token", "remove", "--token-id", "0", img)
+	dump := mustLuks(t, "dump", img)
+	for _, want := range []string{"UUID: " + uuid, "Label: sys", "Keyslot 1:"} {
+		if !strings.Contains(strings.Join(strings.Fields(dump), " "), want) {
+			t.Errorf("dump lacks %q:\n%s", want, dump)
+		}
+	}
+	var meta map[string]any
+	if err := json.Unmarshal([]byte(mustLuks(t, "dump", "--json", img)), &meta); err != nil || meta["keyslots"] == nil {
+		t.Errorf("dump --json = %v, %v", meta, err)
+	}
+	backup := filepath.Join(t.TempDir(), "hdr")
+	mustLuks(t, "header-backup", "--header-backup-file", backup, img)
+	mustLuks(t, "kill-slot", img, "1")
+	if _, err := runLuksCLI(t, "test-passphrase", "--key-file", key("three"), img); exitStatus(err) != 2 {
+		t.Errorf("test-passphrase after kill-slot: exit %d, want 2", exitStatus(err))
+	}
+	mustLuks(t, "header-restore", "--header-backup-file", backup, img)
+	mustLuks(t, "test-passphrase", "--key-file", key("three"), img)
+}
+
+func TestLuksCLIRepair(t *testing.T) {
+	img, key := luksFiles(t)
+	mustLuks(t, append([]string{"format", "--pbkdf", "pbkdf2", "--key-file", key("k"), img}, "--pbkdf-force-iterations", "1000")...)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("XXXX"), 0)
+	f.Close()
+	if out := mustLuks(t, "dump", img); !strings.Contains(out, "bad magic") {
+		t.Errorf("dump of damaged header does not report it:\n%s", out)
+	}
+	if out := mustLuks(t, "repair", img); !strings.Contains(out, "primary header: bad magic") {
+		t.Errorf("repair = %q", out)
+	}
+	if out := mustLuks(t, "dump", img); strings.Contains(out, "Damaged") {
+		t.Errorf("dump after repair still damaged:\n%s", out)
+	}
+	testenv.Tool(t, "cryptsetup")
+	if b, err := exec.Command("cryptsetup", "open", "--test-passphrase", "--key-file", key("k"), img).CombinedOutput(); err != nil {
+		t.Errorf("cryptsetup after repair: %v %s", err, b)
+	}
+}
+
+func TestLuksCLIErrors(t *testing.T) {
+	img, key := luksFiles(t)
+	for _, args := range [][]string{
+		{"format", img},
+		{"format", "--type", "luks1", "--key-file", key("k"), img},
+		{"format", "--iter-time", "10", "--pbkdf-force-iterations", "4", "--key-file", key("k"), img},
+		{"format", "--cipher", "des-cbc-plain", "--key-file", key("k"), img},
+		{"test-passphrase", "--key-file", key("k"), img},
+		{"token", "frob", img},
+		{"kill-slot", img, "x"},
+	} {
+		if _, err := runLuksCLI(t, args...); err == nil {
+			t.Errorf("initos luks %q succeeded", args)
+		}
+	}
+}

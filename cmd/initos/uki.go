@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"initos/authenticode"
+	"initos/pecoff"
+)
+
+func init() { register("uki", "build, sign, verify and inspect Unified Kernel Images", runUKI) }
+
+func runUKI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return dispatch(ctx, "uki", map[string]subcommand{
+		"build":   {"assemble a UKI from systemd-stub, kernel, initrd, cmdline", ukiBuild},
+		"sign":    {"add an Authenticode signature", ukiSign},
+		"verify":  {"check the Authenticode signatures against certificates", ukiVerify},
+		"inspect": {"list sections, digests and signatures", ukiInspect},
+		"strip":   {"remove all signatures", ukiStrip},
+	}, args, stdout, stderr)
+}
+
+// ukiDefaultStub is Debian's systemd-boot-efi stub for this architecture.
+const ukiDefaultStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+type ukiBuildFlags struct {
+	stub, linux, initrd, cmdline, osRelease, uname, splash, dtb string
+	pcrpkey, pcrsig, sbat, out, key, cert                       string
+}
+
+func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("uki build", stderr)
+	var f ukiBuildFlags
+	fs.StringVar(&f.stub, "stub", ukiDefaultStub, "systemd-stub `FILE`")
+	fs.StringVar(&f.linux, "linux", "", "kernel EFI image `FILE` (required)")
+	fs.StringVar(&f.initrd, "initrd", "", "initrd `FILE`")
+	fs.StringVar(&f.cmdline, "cmdline", "", "kernel command line `TEXT`, or @FILE")
+	fs.StringVar(&f.osRelease, "os-release", "", "os-release `FILE`")
+	fs.StringVar(&f.uname, "uname", "", "kernel release `VERSION`")
+	fs.StringVar(&f.splash, "splash", "", "splash BMP `FILE`")
+	fs.StringVar(&f.dtb, "dtb", "", "devicetree `FILE`")
+	fs.StringVar(&f.pcrpkey, "pcrpkey", "", "PCR public key PEM `FILE`")
+	fs.StringVar(&f.pcrsig, "pcrsig", "", "systemd-measure signature JSON `FILE`")
+	fs.StringVar(&f.sbat, "sbat", "", "extra SBAT CSV `FILE` merged into .sbat")
+	fs.StringVar(&f.key, "key", "", "sign the result with this PEM `KEY` (needs --cert)")
+	fs.StringVar(&f.cert, "cert", "", "signing certificate PEM `FILE`")
+	fs.StringVar(&f.out, "o", "", "output `FILE` (required)")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if f.linux == "" || f.out == "" {
+		return fmt.Errorf("%w: uki build: --linux and -o are required", errUsage)
+	}
+	u, err := f.payloads()
+	if err != nil {
+		return fmt.Errorf("uki build: %w", err)
+	}
+	stub, err := os.ReadFile(f.stub)
+	if err != nil {
+		return fmt.Errorf("uki build: %w", err)
+	}
+	img, err := pecoff.BuildUKI(stub, u)
+	if err != nil {
+		return fmt.Errorf("uki build: %w", err)
+	}
+	if f.key != "" || f.cert != "" {
+		if err := ukiSignImage(img, f.key, f.cert); err != nil {
+			return fmt.Errorf("uki build: %w", err)
+		}
+	}
+	if err := ukiWriteFile(f.out, img.Bytes()); err != nil {
+		return fmt.Errorf("uki build: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes, %d sections\n", f.out, len(img.Bytes()), len(img.Sections()))
+	return nil
+}
+
+func (f *ukiBuildFlags) payloads() (pecoff.UKI, error) {
+	var u pecoff.UKI
+	var err error
+	read := func(dst *[]byte, path string) {
+		if path != "" && err == nil {
+			*dst, err = os.ReadFile(path)
+		}
+	}
+	read(&u.Linux, f.linux)
+	read(&u.Initrd, f.initrd)
+	read(&u.OSRelease, f.osRelease)
+	read(&u.Splash, f.splash)
+	read(&u.DTB, f.dtb)
+	read(&u.PCRPKey, f.pcrpkey)
+	read(&u.PCRSig, f.pcrsig)
+	read(&u.SBAT, f.sbat)
+	if file, ok := strings.CutPrefix(f.cmdline, "@"); ok {
+		read(&u.Cmdline, file)
+	} else {
+		u.Cmdline = []byte(f.cmdline)
+	}
+	u.Uname = []byte(f.uname)
+	return u, err
+}
+
+func ukiSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("uki sign", stderr)
+	key := fs.String("key", "", "PEM private `KEY` (PKCS#1 or PKCS#8, RSA 2048/3072/4096)")
+	cert := fs.String("cert", "", "PEM or DER `CERTIFICATE` of the key")
+	out := fs.String("o", "", "output `FILE` (default: sign IN in place)")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *cert == "" {
+		return fmt.Errorf("%w: uki sign: --key and --cert are required", errUsage)
+	}
+	img, err := ukiRead(pos[0])
+	if err != nil {
+		return fmt.Errorf("uki sign: %w", err)
+	}
+	if err := ukiSignImage(img, *key, *cert); err != nil {
+		return fmt.Errorf("uki sign: %w", err)
+	}
+	dst := *out
+	if dst == "" {
+		dst = pos[0]
+	}
+	if err := ukiWriteFile(dst, img.Bytes()); err != nil {
+		return fmt.Errorf("uki sign: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: signed\n", dst)
+	return nil
+}
+
+// ukiSignImage signs img with a PEM key and certificate, with the signing
+// time taken from SOURCE_DATE_EPOCH when set (else none: reproducible).
+func ukiSignImage(img *pecoff.Image, keyPath, certPath string) error {
+	if keyPath == "" || certPath == "" {
+		return fmt.Errorf("%w: signing needs both --key and --cert", errUsage)
+	}
+	key, cert, err := ukiLoadPair(keyPath, certPath)
+	if err != nil {
+		return err
+	}
+	var opts authenticode.SignOptions
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("parse SOURCE_DATE_EPOCH %q: %w", s, err)
+		}
+		opts.SigningTime = time.Unix(sec, 0).UTC()
+	}
+	return authenticode.Sign(img, key, cert, opts)
+}
+
+func ukiLoadPair(keyPath, certPath string) (crypto.Signer, *x509.Certificate, error) {
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := authenticode.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	certs, err := ukiLoadCerts(certPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, certs[0], nil
+}
+
+func ukiLoadCerts(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := authenticode.ParseCertificates(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return certs, nil
+}
+
+func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("uki verify", stderr)
+	certPath := fs.String("cert", "", "trusted `CERTIFICATES` (PEM bundle or one DER), like db")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *certPath == "" {
+		return fmt.Errorf("%w: uki verify: --cert is required", errUsage)
+	}
+	trusted, err := ukiLoadCerts(*certPath)
+	if err != nil {
+		return fmt.Errorf("uki verify: %w", err)
+	}
+	img, err := ukiRead(pos[0])
+	if err != nil {
+		return fmt.Errorf("uki verify: %w", err)
+	}
+	sig, err := authenticode.Verify(img, trusted)
+	if err != nil {
+		return &exitError{1, fmt.Errorf("uki verify: %s: %w", pos[0], err)}
+	}
+	fmt.Fprintf(stdout, "%s: OK, signed by %q\n", pos[0], sig.Signer.Subject.String())
+	return nil
+}
+
+func ukiStrip(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("uki strip", stderr)
+	out := fs.String("o", "", "output `FILE` (default: IN in place)")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	img, err := ukiRead(pos[0])
+	if err != nil {
+		return fmt.Errorf("uki strip: %w", err)
+	}
+	if err := img.StripCertificates(); err != nil {
+		return fmt.Errorf("uki strip: %w", err)
+	}
+	dst := *out
+	if dst == "" {
+		dst = pos[0]
+	}
+	return ukiWriteFile(dst, img.Bytes())
+}
+
+func ukiRead(path string) (*pecoff.Image, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := pecoff.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+// ukiWriteFile writes data to path through a temporary file in the same
+// directory and a rename, so a failure never leaves half an image.
+func ukiWriteFile(path string, data []byte) error { return ukiWriteFileMode(path, data, 0o644) }
+
+// ukiWriteFileMode is ukiWriteFile with the final permission bits.
+func ukiWriteFileMode(path string, data []byte, mode os.FileMode) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ukiReport is what `uki inspect --json` prints.
+type ukiReport struct {
+	Size          int                  `json:"size"`
+	CheckSum      string               `json:"checksum"`
+	CheckSumOK    bool                 `json:"checksum_ok"`
+	Authenticode  string               `json:"authenticode_sha256"`
+	Sections      []ukiSectionReport   `json:"sections"`
+	Signatures    []ukiSignatureReport `json:"signatures"`
+	SignatureNote string               `json:"signature_error,omitempty"`
+}
+
+type ukiSectionReport struct {
+	Name           string `json:"name"`
+	VirtualAddress uint32 `json:"rva"`
+	VirtualSize    uint32 `json:"virtual_size"`
+	Offset         uint32 `json:"offset"`
+	RawSize        uint32 `json:"raw_size"`
+	SHA256         string `json:"sha256"`
+}
+
+type ukiSignatureReport struct {
+	Subject     string `json:"subject"`
+	Issuer      string `json:"issuer"`
+	Serial      string `json:"serial"`
+	Digest      string `json:"digest"`
+	DigestAlg   string `json:"digest_algorithm"`
+	DigestOK    bool   `json:"digest_matches"`
+	SigningTime string `json:"signing_time,omitempty"`
+}
+
+func ukiInspect(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("uki inspect", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	img, err := ukiRead(pos[0])
+	if err != nil {
+		return fmt.Errorf("uki inspect: %w", err)
+	}
+	rep, err := ukiInspectImage(img)
+	if err != nil {
+		return fmt.Errorf("uki inspect: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	ukiPrintReport(stdout, rep)
+	return nil
+}
+
+func ukiInspectImage(img *pecoff.Image) (*ukiReport, error) {
+	digest, err := authenticode.Hash(img, crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ukiReport{
+		Size: len(img.Bytes()), CheckSum: fmt.Sprintf("%#08x", img.CheckSum()),
+		CheckSumOK: img.CheckSum() == img.ComputeCheckSum(), Authenticode: hex.EncodeToString(digest),
+		Sections: []ukiSectionReport{}, Signatures: []ukiSignatureReport{},
+	}
+	for _, s := range img.Sections() {
+		sum := sha256.Sum256(img.Section(s.Name))
+		rep.Sections = append(rep.Sections, ukiSectionReport{s.Name, s.VirtualAddress, s.VirtualSize, s.Offset, s.Size, hex.EncodeToString(sum[:])})
+	}
+	sigs, err := authenticode.Signatures(img)
+	if err != nil {
+		rep.SignatureNote = err.Error()
+	}
+	for _, s := range sigs {
+		rep.Signatures = append(rep.Signatures, ukiSignatureFor(img, s))
+	}
+	return rep, nil
+}
+
+func ukiSignatureFor(img *pecoff.Image, s authenticode.Signature) ukiSignatureReport {
+	d, err := authenticode.Hash(img, s.DigestAlgorithm)
+	r := ukiSignatureReport{
+		Subject: s.Signer.Subject.String(), Issuer: s.Signer.Issuer.String(), Serial: s.Signer.SerialNumber.String(),
+		Digest: hex.EncodeToString(s.Digest), DigestAlg: s.DigestAlgorithm.String(),
+		DigestOK: err == nil && bytes.Equal(d, s.Digest),
+	}
+	if !s.SigningTime.IsZero() {
+		r.SigningTime = s.SigningTime.UTC().Format(time.RFC3339)
+	}
+	return r
+}
+
+func ukiPrintReport(w io.Writer, r *ukiReport) {
+	fmt.Fprintf(w, "size %d, checksum %s (ok: %v), authenticode sha256 %s\n", r.Size, r.CheckSum, r.CheckSumOK, r.Authenticode)
+	fmt.Fprintf(w, "%-9s %10s %10s %10s %10s  %s\n", "SECTION", "RVA", "VSIZE", "OFFSET", "RAWSIZE", "SHA256")
+	for _, s := range r.Sections {
+		fmt.Fprintf(w, "%-9s %#10x %10d %#10x %10d  %s\n", s.Name, s.VirtualAddress, s.VirtualSize, s.Offset, s.RawSize, s.SHA256)
+	}
+	if r.SignatureNote != "" {
+		fmt.Fprintf(w, "signatures: %s\n", r.SignatureNote)
+	}
+	if len(r.Signatures) == 0 && r.SignatureNote == "" {
+		fmt.Fprintln(w, "signatures: none")
+	}
+	for i, s := range r.Signatures {
+		fmt.Fprintf(w, "signature %d: subject %q issuer %q serial %s %s %s (matches image: %v)\n",
+			i, s.Subject, s.Issuer, s.Serial, s.DigestAlg, s.Digest, s.DigestOK)
+	}
+}

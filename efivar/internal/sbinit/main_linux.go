@@ -1,0 +1,94 @@
+// Command sbinit is the /init of efivar's Secure Boot firmware tests (tier
+// 3). It mounts efivarfs (loading /efivarfs.ko) and, as the kernel command
+// line asks with initos.sbtest=MODE:
+//
+//   - enroll: writes /keys/db.auth, /keys/KEK.auth and /keys/PK.auth with
+//     efivar.Enroll (the machine must be in setup mode);
+//   - report: only reports;
+//
+// then prints one line "INITOS-SB: SecureBoot=N SetupMode=N db=SUBJECTS
+// cmdline=MARKER" (or "INITOS-SB: error: ...") on the console and powers
+// off. MARKER is the value of initos.marker= on the command line.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"initos/efivar"
+	"initos/kmod"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Printf("\nINITOS-SB: error: %v\n", err)
+	}
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+func run() error {
+	for _, m := range []struct{ src, dst, fs string }{{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}} {
+		if err := unix.Mount(m.src, m.dst, m.fs, 0, ""); err != nil {
+			return fmt.Errorf("mount %s: %w", m.dst, err)
+		}
+	}
+	if err := kmod.Load("/efivarfs.ko", ""); err != nil {
+		return err
+	}
+	if err := unix.Mount("efivarfs", efivar.DefaultEfivarfs, "efivarfs", 0, ""); err != nil {
+		return fmt.Errorf("mount efivarfs: %w", err)
+	}
+	store, err := efivar.OpenEfivarfs("")
+	if err != nil {
+		return err
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return err
+	}
+	args := parseCmdline(string(cmdline))
+	if args["initos.sbtest"] == "enroll" {
+		if err := enroll(store); err != nil {
+			return err
+		}
+	}
+	return report(store, args["initos.marker"])
+}
+
+func parseCmdline(s string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Fields(s) {
+		k, v, _ := strings.Cut(f, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func enroll(store efivar.Store) error {
+	var p [3][]byte
+	for i, name := range []string{"db", "KEK", "PK"} {
+		b, err := os.ReadFile("/keys/" + name + ".auth")
+		if err != nil {
+			return err
+		}
+		p[i] = b
+	}
+	return efivar.Enroll(store, p[0], p[1], p[2])
+}
+
+func report(store efivar.Store, marker string) error {
+	st, err := efivar.ReadStatus(store)
+	if err != nil {
+		return err
+	}
+	var db []string
+	for _, c := range st.DB {
+		db = append(db, strings.ReplaceAll(c.Subject.CommonName, " ", "_"))
+	}
+	fmt.Printf("\nINITOS-SB: SecureBoot=%d SetupMode=%d db=%s marker=%s\n", st.SecureBoot, st.SetupMode, strings.Join(db, ","), marker)
+	return nil
+}

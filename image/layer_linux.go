@@ -1,0 +1,123 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+)
+
+// ErrDigest reports layer content that does not match its digest (the
+// compressed blob) or its diffID (the uncompressed tar).
+var ErrDigest = errors.New("digest mismatch")
+
+// countReader counts bytes against the image budget.
+type countReader struct {
+	r io.Reader
+	b *budget
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.b.bytes += int64(n)
+	if c.b.bytes > c.b.lim.MaxTotalBytes {
+		return n, fmt.Errorf("%w: more than %d uncompressed bytes", ErrLimit, c.b.lim.MaxTotalBytes)
+	}
+	return n, err
+}
+
+// hashReader hashes what is read through it.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	return n, err
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// applyLayer streams layer l into the directory root: the compressed blob
+// is hashed and checked against l's digest, decompressed (gzip, zstd or
+// none, sniffed from the content) and hashed again against diffID while
+// the tar is applied. A mismatch is reported after the whole stream is
+// read; the caller then throws the directory away.
+func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b *budget) (Stats, error) {
+	digest, err := l.Digest()
+	if err != nil {
+		return Stats{}, fmt.Errorf("apply layer %s: digest: %w", diffID, err)
+	}
+	if digest.Algorithm != "sha256" || diffID.Algorithm != "sha256" {
+		return Stats{}, fmt.Errorf("apply layer %s: unsupported digest algorithm %q", diffID, digest.Algorithm)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return Stats{}, fmt.Errorf("apply layer %s: open blob: %w", digest, err)
+	}
+	defer rc.Close()
+	ch := &hashReader{r: rc, h: sha256.New()}
+	br := bufio.NewReaderSize(ch, 1<<20)
+	magic, _ := br.Peek(4)
+	var ur io.Reader = br
+	uh := ch // an uncompressed blob is its own diffID
+	switch {
+	case bytes.HasPrefix(magic, gzipMagic):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return Stats{}, fmt.Errorf("apply layer %s: gzip: %w", digest, err)
+		}
+		defer zr.Close()
+		uh = &hashReader{r: zr, h: sha256.New()}
+		ur = uh
+	case bytes.HasPrefix(magic, zstdMagic):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return Stats{}, fmt.Errorf("apply layer %s: zstd: %w", digest, err)
+		}
+		defer zr.Close()
+		uh = &hashReader{r: zr, h: sha256.New()}
+		ur = uh
+	}
+	cr := &countReader{r: ur, b: b}
+	rootfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Stats{}, &os.PathError{Op: "apply layer", Path: root, Err: err}
+	}
+	defer unix.Close(rootfd)
+	a := newApplier(rootfd, b)
+	if err := a.apply(ctx, cr); err != nil {
+		return a.stats, fmt.Errorf("apply layer %s: %w", digest, err)
+	}
+	// Read what follows the end-of-archive marker so both digests cover
+	// the whole blob.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return a.stats, fmt.Errorf("apply layer %s: read to end: %w", digest, err)
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return a.stats, fmt.Errorf("apply layer %s: read blob to end: %w", digest, err)
+	}
+	if got := hex.EncodeToString(ch.h.Sum(nil)); got != digest.Hex {
+		return a.stats, fmt.Errorf("apply layer %s: %w: blob has sha256:%s", digest, ErrDigest, got)
+	}
+	if got := hex.EncodeToString(uh.h.Sum(nil)); got != diffID.Hex {
+		return a.stats, fmt.Errorf("apply layer %s: %w: uncompressed tar has sha256:%s, diffID is %s", digest, ErrDigest, got, diffID)
+	}
+	return a.stats, nil
+}

@@ -1,0 +1,10 @@
+package image
+
+import (
+	"io"
+	"os"
+)
+
+type ioReadCloser = io.ReadCloser
+
+func openFile(p string) (io.ReadCloser, error) { return os.Open(p) }

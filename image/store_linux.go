@@ -1,0 +1,490 @@
+package image
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"initos/btrfsioctl"
+)
+
+// ErrNotFound reports an image name or digest not in the store.
+var ErrNotFound = errors.New("image not found")
+
+// Store is a directory on a btrfs filesystem holding images as
+// subvolumes:
+//
+//	layers/sha256-<chainid>  read-only: the image's layers up to this one
+//	images/sha256-<digest>   read-only snapshot of the top layer, by manifest digest
+//	roots/<name>             writable snapshots of images (host or container roots)
+//	index.json               names -> manifest digests, and each image's chain
+//	*/.tmp-*                 work in progress; removed by the next operation
+//	.lock                    flock(2) serializing operations
+type Store struct {
+	Dir    string
+	Limits Limits
+
+	// LayerApplied, if set, is called after each layer is unpacked
+	// (not for layers found in the cache).
+	LayerApplied func(chainID string, s Stats)
+}
+
+// Image is an installed image.
+type Image struct {
+	Digest string   // manifest digest, "sha256:..."
+	Names  []string // names pointing at it, sorted
+	Chain  []string // chain ids of its layers, bottom first
+	Config string   // config blob digest
+	Path   string   // its read-only subvolume
+}
+
+// Open returns the store in dir, creating its directories; dir must be on
+// btrfs.
+func Open(dir string) (*Store, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil, &os.PathError{Op: "open image store", Path: dir, Err: err}
+	}
+	if st.Type != unix.BTRFS_SUPER_MAGIC {
+		return nil, fmt.Errorf("open image store %s: not on btrfs (filesystem type %#x)", dir, st.Type)
+	}
+	for _, d := range []string{"layers", "images", "roots"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("open image store: %w", err)
+		}
+	}
+	return &Store{Dir: dir}, nil
+}
+
+func digestName(d string) string { return strings.Replace(d, ":", "-", 1) }
+
+func (s *Store) layerPath(chainID string) string {
+	return filepath.Join(s.Dir, "layers", digestName(chainID))
+}
+
+func (s *Store) imagePath(digest string) string {
+	return filepath.Join(s.Dir, "images", digestName(digest))
+}
+
+// lock takes the store's lock and removes what interrupted operations
+// left behind. The returned function releases it.
+func (s *Store) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock image store: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "lock image store", Path: f.Name(), Err: err}
+	}
+	unlock := func() { f.Close() }
+	if err := s.cleanTemp(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// cleanTemp deletes the .tmp-* entries of interrupted operations.
+func (s *Store) cleanTemp() error {
+	for _, sub := range []string{"", "layers", "images", "roots"} {
+		dir := filepath.Join(s.Dir, sub)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("clean image store: %w", err)
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".tmp-") {
+				if err := removeSubvolOrDir(filepath.Join(dir, e.Name())); err != nil {
+					return fmt.Errorf("clean image store: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func removeSubvolOrDir(p string) error {
+	if ok, err := btrfsioctl.IsSubvolume(p); err == nil && ok {
+		return btrfsioctl.DeleteRecursive(p)
+	}
+	return os.RemoveAll(p)
+}
+
+// tempPath returns a fresh work path in the store directory sub: a
+// read-only subvolume can only be renamed within its parent directory.
+func (s *Store) tempPath(sub string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return filepath.Join(s.Dir, sub, ".tmp-"+hex.EncodeToString(b[:]))
+}
+
+// ChainIDs computes the chain ids of a layer stack from its diffIDs
+// (image-spec config.md, "Layer ChainID"): ChainID(L0) = DiffID(L0),
+// ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)).
+func ChainIDs(diffIDs []v1.Hash) []string {
+	out := make([]string, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d.String()
+			continue
+		}
+		sum := sha256.Sum256([]byte(out[i-1] + " " + d.String()))
+		out[i] = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// Pull resolves src (see Resolve) for platform and installs it.
+func (s *Store) Pull(ctx context.Context, src string, platform v1.Platform) (Image, Stats, error) {
+	img, names, err := Resolve(ctx, src, platform)
+	if err != nil {
+		return Image{}, Stats{}, err
+	}
+	return s.Install(ctx, img, names...)
+}
+
+// Install unpacks img into the store, reusing cached layers, and points
+// names at it. Each missing layer is applied to a writable snapshot of the
+// layer below in a .tmp-* subvolume, made read-only and renamed into
+// layers/ (the rename is the commit point); the image itself is a
+// read-only snapshot of its top layer. On any error nothing new is
+// visible.
+func (s *Store) Install(ctx context.Context, img v1.Image, names ...string) (Image, Stats, error) {
+	var stats Stats
+	unlock, err := s.lock()
+	if err != nil {
+		return Image{}, stats, err
+	}
+	defer unlock()
+	digest, err := img.Digest()
+	if err != nil {
+		return Image{}, stats, fmt.Errorf("install image: manifest digest: %w", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return Image{}, stats, fmt.Errorf("install image %s: config: %w", digest, err)
+	}
+	cfgDigest, err := img.ConfigName()
+	if err != nil {
+		return Image{}, stats, fmt.Errorf("install image %s: config digest: %w", digest, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return Image{}, stats, fmt.Errorf("install image %s: layers: %w", digest, err)
+	}
+	lim := s.Limits.withDefaults()
+	diffIDs := cfg.RootFS.DiffIDs
+	switch {
+	case len(layers) != len(diffIDs):
+		return Image{}, stats, fmt.Errorf("install image %s: %d layers but %d diffIDs in the config", digest, len(layers), len(diffIDs))
+	case len(layers) > lim.MaxLayers:
+		return Image{}, stats, fmt.Errorf("install image %s: %w: %d layers, at most %d", digest, ErrLimit, len(layers), lim.MaxLayers)
+	}
+	chain := ChainIDs(diffIDs)
+	ix, err := readIndex(s.Dir)
+	if err != nil {
+		return Image{}, stats, err
+	}
+	if _, err := os.Lstat(s.imagePath(digest.String())); err != nil {
+		if stats, err = s.unpack(ctx, layers, diffIDs, chain, lim); err != nil {
+			return Image{}, stats, fmt.Errorf("install image %s: %w", digest, err)
+		}
+		if err := s.commitImage(digest.String(), chain); err != nil {
+			return Image{}, stats, fmt.Errorf("install image %s: %w", digest, err)
+		}
+	}
+	ix.Images[digest.String()] = &indexImage{Chain: chain, Config: cfgDigest.String()}
+	for _, n := range names {
+		ix.Refs[n] = digest.String()
+	}
+	if err := ix.write(s.Dir); err != nil {
+		return Image{}, stats, fmt.Errorf("install image %s: %w", digest, err)
+	}
+	return s.imageOf(ix, digest.String()), stats, nil
+}
+
+// unpack applies the layers missing from the cache.
+func (s *Store) unpack(ctx context.Context, layers []v1.Layer, diffIDs []v1.Hash, chain []string, lim Limits) (Stats, error) {
+	var stats Stats
+	start := len(chain)
+	for start > 0 {
+		if _, err := os.Lstat(s.layerPath(chain[start-1])); err == nil {
+			break
+		}
+		start--
+	}
+	b := &budget{lim: lim}
+	for i := start; i < len(layers); i++ {
+		st, err := s.unpackLayer(ctx, layers[i], diffIDs[i], chain, i, b)
+		stats.add(st)
+		if err != nil {
+			// Nothing of a failed install stays: drop the layers it added.
+			for j := i - 1; j >= start; j-- {
+				btrfsioctl.DeleteRecursive(s.layerPath(chain[j]))
+			}
+			return stats, err
+		}
+		stats.Layers++
+		if s.LayerApplied != nil {
+			s.LayerApplied(chain[i], st)
+		}
+	}
+	return stats, nil
+}
+
+func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, chain []string, i int, b *budget) (st Stats, err error) {
+	tmp := s.tempPath("layers")
+	if i == 0 {
+		err = btrfsioctl.Create(tmp)
+	} else {
+		err = btrfsioctl.Snapshot(s.layerPath(chain[i-1]), tmp, false)
+	}
+	if err != nil {
+		return st, err
+	}
+	defer func() {
+		if err != nil {
+			btrfsioctl.DeleteRecursive(tmp)
+		}
+	}()
+	if st, err = applyLayer(ctx, tmp, l, diffID, b); err != nil {
+		return st, err
+	}
+	// Make the content durable before the rename makes it visible.
+	if err = btrfsioctl.Sync(tmp); err != nil {
+		return st, err
+	}
+	if err = btrfsioctl.SetReadOnly(tmp, true); err != nil {
+		return st, err
+	}
+	if err = os.Rename(tmp, s.layerPath(chain[i])); err != nil {
+		return st, fmt.Errorf("commit layer %s: %w", chain[i], err)
+	}
+	return st, nil
+}
+
+// commitImage makes images/<digest>, a read-only snapshot of the top
+// layer (an empty subvolume for an image without layers).
+func (s *Store) commitImage(digest string, chain []string) (err error) {
+	tmp := s.tempPath("images")
+	if len(chain) == 0 {
+		if err = btrfsioctl.Create(tmp); err == nil {
+			err = btrfsioctl.SetReadOnly(tmp, true)
+		}
+	} else {
+		err = btrfsioctl.Snapshot(s.layerPath(chain[len(chain)-1]), tmp, true)
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.imagePath(digest))
+	}
+	if err != nil {
+		btrfsioctl.DeleteRecursive(tmp)
+		return fmt.Errorf("commit image: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) imageOf(ix *indexFile, digest string) Image {
+	im := Image{Digest: digest, Names: ix.names(digest), Path: s.imagePath(digest)}
+	if e := ix.Images[digest]; e != nil {
+		im.Chain, im.Config = e.Chain, e.Config
+	}
+	return im
+}
+
+// List returns the installed images sorted by digest.
+func (s *Store) List() ([]Image, error) {
+	ix, err := readIndex(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Image
+	for d := range ix.Images {
+		out = append(out, s.imageOf(ix, d))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
+	return out, nil
+}
+
+// lookup finds an image by name (as stored or in canonical form), by
+// digest, or by a unique digest prefix of at least 12 hex digits.
+func (ix *indexFile) lookup(ref string) (string, error) {
+	if d, ok := ix.Refs[ref]; ok {
+		return d, nil
+	}
+	if d, ok := ix.Refs[normalizeName(ref)]; ok {
+		return d, nil
+	}
+	if _, ok := ix.Images[ref]; ok {
+		return ref, nil
+	}
+	if hx := strings.TrimPrefix(ref, "sha256:"); len(hx) >= 12 {
+		var found []string
+		for d := range ix.Images {
+			if strings.HasPrefix(d, "sha256:"+hx) {
+				found = append(found, d)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+	}
+	return "", fmt.Errorf("%w: %q", ErrNotFound, ref)
+}
+
+// Get returns the installed image named ref.
+func (s *Store) Get(ref string) (Image, error) {
+	ix, err := readIndex(s.Dir)
+	if err != nil {
+		return Image{}, err
+	}
+	d, err := ix.lookup(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	return s.imageOf(ix, d), nil
+}
+
+// Remove removes the name ref; when ref is a digest, or the image has no
+// other name left, the image subvolume goes too. Its layers stay cached
+// until GC.
+func (s *Store) Remove(ref string) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ix, err := readIndex(s.Dir)
+	if err != nil {
+		return err
+	}
+	d, err := ix.lookup(ref)
+	if err != nil {
+		return fmt.Errorf("remove image: %w", err)
+	}
+	for n, v := range ix.Refs {
+		if v == d && (n == ref || n == normalizeName(ref) || ref == d || strings.HasPrefix(d, "sha256:"+strings.TrimPrefix(ref, "sha256:"))) {
+			delete(ix.Refs, n)
+		}
+	}
+	if len(ix.names(d)) == 0 {
+		delete(ix.Images, d)
+	}
+	// Index first: a crash after it leaves only garbage for GC.
+	if err := ix.write(s.Dir); err != nil {
+		return err
+	}
+	if _, ok := ix.Images[d]; !ok {
+		return removeSubvolOrDir(s.imagePath(d))
+	}
+	return nil
+}
+
+// GC deletes layers no installed image uses and image subvolumes missing
+// from the index, and returns the paths it deleted.
+func (s *Store) GC() ([]string, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	ix, err := readIndex(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for d, im := range ix.Images {
+		keep[filepath.Join("images", digestName(d))] = true
+		for _, c := range im.Chain {
+			keep[filepath.Join("layers", digestName(c))] = true
+		}
+	}
+	var removed []string
+	for _, dir := range []string{"images", "layers"} {
+		ents, err := os.ReadDir(filepath.Join(s.Dir, dir))
+		if err != nil {
+			return removed, fmt.Errorf("gc image store: %w", err)
+		}
+		for _, e := range ents {
+			rel := filepath.Join(dir, e.Name())
+			if keep[rel] {
+				continue
+			}
+			if err := removeSubvolOrDir(filepath.Join(s.Dir, rel)); err != nil {
+				return removed, fmt.Errorf("gc image store: %w", err)
+			}
+			removed = append(removed, rel)
+		}
+	}
+	return removed, nil
+}
+
+// RootName derives a root name from an image name: its repository's last
+// element and tag ("registry/a/busybox:1.36" -> "busybox-1.36").
+func RootName(ref string) string {
+	if r, err := name.ParseReference(ref); err == nil {
+		repo := r.Context().RepositoryStr()
+		repo = repo[strings.LastIndex(repo, "/")+1:]
+		if t, ok := r.(name.Tag); ok {
+			return repo + "-" + t.TagStr()
+		}
+		return repo
+	}
+	return strings.NewReplacer("/", "_", ":", "-", "@", "-").Replace(ref)
+}
+
+// Root makes roots/<as>, a writable snapshot of the image named ref, and
+// returns its path. It fails if the root exists.
+func (s *Store) Root(ref, as string) (string, error) {
+	unlock, err := s.lock()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	ix, err := readIndex(s.Dir)
+	if err != nil {
+		return "", err
+	}
+	d, err := ix.lookup(ref)
+	if err != nil {
+		return "", fmt.Errorf("make root: %w", err)
+	}
+	if as == "" {
+		as = RootName(ref)
+	}
+	if _, err := CleanPath(as); err != nil || strings.Contains(as, "/") || strings.HasPrefix(as, ".") {
+		return "", fmt.Errorf("make root: invalid root name %q", as)
+	}
+	dst := filepath.Join(s.Dir, "roots", as)
+	if _, err := os.Lstat(dst); err == nil {
+		return "", fmt.Errorf("make root %s: %w", dst, os.ErrExist)
+	}
+	tmp := s.tempPath("roots")
+	if err := btrfsioctl.Snapshot(s.imagePath(d), tmp, false); err != nil {
+		return "", fmt.Errorf("make root: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		btrfsioctl.Delete(tmp)
+		return "", fmt.Errorf("make root: %w", err)
+	}
+	return dst, nil
+}

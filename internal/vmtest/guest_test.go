@@ -1,0 +1,120 @@
+//go:build vmguest
+
+package vmtest
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// Guest side of the harness's own tests: run only in the VM, selected by
+// the host tests in vm_test.go.
+
+func TestGuestBasics(t *testing.T) {
+	if !InGuest() {
+		t.Fatalf("InGuest() = false, want true (env %s=%q)", GuestEnv, os.Getenv(GuestEnv))
+	}
+	if got := os.Getppid(); got != 1 {
+		t.Errorf("Getppid() = %d, want 1 (the runner is /init)", got)
+	}
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{" /proc proc ", " /sys sysfs ", " /dev devtmpfs ", " /tmp tmpfs "} {
+		if !bytes.Contains(mounts, []byte(m)) {
+			t.Errorf("/proc/self/mounts lacks %q:\n%s", m, mounts)
+		}
+	}
+	if got, err := os.ReadFile("testdata/hello.txt"); err != nil || !strings.HasPrefix(string(got), "hello") {
+		t.Errorf("ReadFile(testdata/hello.txt) = %q, %v, want the package's testdata", got, err)
+	}
+	if got, err := os.ReadFile("/etc/vmtest-extra"); err != nil || string(got) != extraFile {
+		t.Errorf("ReadFile(/etc/vmtest-extra) = %q, %v, want %q (Config.Files)", got, err, extraFile)
+	}
+	if os.Geteuid() != 0 {
+		t.Errorf("Geteuid() = %d, want 0", os.Geteuid())
+	}
+}
+
+func TestGuestDisk(t *testing.T) {
+	if _, err := os.Stat("/sys/module/virtio_blk"); err != nil {
+		t.Errorf("virtio_blk not loaded: %v", err)
+	}
+	f, err := os.OpenFile("/dev/vda", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make([]byte, len(diskMagic))
+	if _, err := f.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != diskMagic {
+		t.Errorf("/dev/vda starts with %q, want %q", got, diskMagic)
+	}
+	if _, err := f.WriteAt([]byte("written by the guest"), 4096); err != nil {
+		t.Fatalf("write /dev/vda: %v", err)
+	}
+}
+
+func TestGuestTPM(t *testing.T) {
+	for _, dev := range []string{"/dev/tpm0", "/dev/tpmrm0"} {
+		if _, err := os.Stat(dev); err != nil {
+			t.Errorf("TPM device: %v", err)
+		}
+	}
+}
+
+func TestGuestEFI(t *testing.T) {
+	if _, err := os.Stat("/sys/firmware/efi"); err != nil {
+		t.Errorf("booted without UEFI: %v", err)
+	}
+}
+
+// persistOffset is where the multi-boot test writes on /dev/vda.
+const persistOffset = 8192
+
+func TestGuestPersistWrite(t *testing.T) {
+	f, err := os.OpenFile("/dev/vda", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(persistMagic), persistOffset); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGuestPersistRead(t *testing.T) {
+	f, err := os.Open("/dev/vda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make([]byte, len(persistMagic))
+	if _, err := f.ReadAt(got, persistOffset); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != persistMagic {
+		t.Errorf("/dev/vda at %d = %q, want %q written by the previous boot", persistOffset, got, persistMagic)
+	}
+}
+
+// The three tests below are for TestVMReports: they fail on purpose.
+
+func TestGuestFails(t *testing.T) {
+	t.Error("this guest test fails on purpose")
+}
+
+func TestGuestSkipsWithoutReason(t *testing.T) {
+	t.Skip("skipping with no reason the harness accepts")
+}
+
+func TestGuestSkipsNotInVM(t *testing.T) {
+	t.Skip("not in VM: an accepted reason")
+}

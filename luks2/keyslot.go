@@ -1,0 +1,154 @@
+package luks2
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// ErrWrongPassphrase is returned when no keyslot opens with the given
+// passphrase (or a given volume key does not match the digest).
+var ErrWrongPassphrase = errors.New("no keyslot opens with this passphrase")
+
+// digestFor returns the digest that covers keyslot id (or, for id "",
+// segment "0").
+func (m *Metadata) digestFor(keyslot string) (string, *Digest, error) {
+	for _, did := range sortedIDs(m.Digests) {
+		d := m.Digests[did]
+		list := d.Segments
+		want := "0"
+		if keyslot != "" {
+			list, want = d.Keyslots, keyslot
+		}
+		for _, k := range list {
+			if k == want {
+				return did, d, nil
+			}
+		}
+	}
+	if keyslot == "" {
+		return "", nil, fmt.Errorf("no digest for segment 0")
+	}
+	return "", nil, fmt.Errorf("keyslot %s: no digest", keyslot)
+}
+
+// verifyKey checks a volume key against digest d (spec §3.5:
+// pbkdf2(key, salt, iterations, hash) equals digest).
+func verifyKey(d *Digest, key []byte) (bool, error) {
+	k := KDF{Type: "pbkdf2", Hash: d.Hash, Iterations: d.Iterations, Salt: d.Salt}
+	sum, err := derive(&k, key, len(d.Digest))
+	if err != nil {
+		return false, err
+	}
+	defer sum.Destroy()
+	return subtle.ConstantTimeCompare(sum.Bytes(), d.Digest) == 1, nil
+}
+
+// priorityOrder returns keyslot ids in unlock order: priority 2 (high)
+// first, then normal ones; priority 0 (ignore) keyslots are left out.
+func (m *Metadata) priorityOrder() []string {
+	var high, normal []string
+	for _, id := range sortedIDs(m.Keyslots) {
+		switch p := m.Keyslots[id].Priority; {
+		case p == nil || *p == 1:
+			normal = append(normal, id)
+		case *p == 2:
+			high = append(high, id)
+		}
+	}
+	return append(high, normal...)
+}
+
+// Unlock tries the passphrase on the keyslots in priority order and
+// returns the volume key and the id of the keyslot that opened. It returns
+// ErrWrongPassphrase when none does. The caller must Destroy the key.
+func (h *Header) Unlock(d io.ReaderAt, pass []byte) (*Secret, int, error) {
+	for _, id := range h.Meta.priorityOrder() {
+		vk, err := h.UnlockSlot(d, id, pass)
+		if errors.Is(err, ErrWrongPassphrase) {
+			continue
+		}
+		if err != nil {
+			return nil, -1, err
+		}
+		n, _ := strconv.Atoi(id)
+		return vk, n, nil
+	}
+	return nil, -1, fmt.Errorf("unlock: %w", ErrWrongPassphrase)
+}
+
+// UnlockSlot opens keyslot id with the passphrase (spec §4: derive the
+// area key, decrypt the area, AF-merge, check the digest).
+func (h *Header) UnlockSlot(d io.ReaderAt, id string, pass []byte) (*Secret, error) {
+	k := h.Meta.Keyslots[id]
+	if k == nil {
+		return nil, fmt.Errorf("unlock keyslot %s: no such keyslot", id)
+	}
+	_, dig, err := h.Meta.digestFor(id)
+	if err != nil {
+		return nil, fmt.Errorf("unlock: %w", err)
+	}
+	// 1. Derive the area key from the passphrase.
+	areaKey, err := derive(&k.KDF, pass, k.Area.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("unlock keyslot %s: %w", id, err)
+	}
+	defer areaKey.Destroy()
+	// 2. Read and decrypt the split key material.
+	split := NewSecret(int(afSize(k.KeySize, k.AF.Stripes)))
+	defer split.Destroy()
+	if _, err := d.ReadAt(split.Bytes(), int64(k.Area.Offset)); err != nil {
+		return nil, fmt.Errorf("unlock keyslot %s: read area at %d: %w", id, k.Area.Offset, err)
+	}
+	if err := cryptArea(k, areaKey.Bytes(), split.Bytes(), false); err != nil {
+		return nil, fmt.Errorf("unlock keyslot %s: %w", id, err)
+	}
+	// 3. AF-merge into the candidate volume key.
+	vk := NewSecret(k.KeySize)
+	if err := afMerge(vk.Bytes(), split.Bytes(), k.AF.Stripes, k.AF.Hash); err != nil {
+		vk.Destroy()
+		return nil, fmt.Errorf("unlock keyslot %s: %w", id, err)
+	}
+	// 4. Check it against the digest.
+	ok, err := verifyKey(dig, vk.Bytes())
+	if err != nil || !ok {
+		vk.Destroy()
+		if err == nil {
+			err = ErrWrongPassphrase
+		}
+		return nil, fmt.Errorf("unlock keyslot %s: %w", id, err)
+	}
+	return vk, nil
+}
+
+// cryptArea en- or decrypts keyslot material with the area cipher.
+func cryptArea(k *Keyslot, key, buf []byte, encrypt bool) error {
+	spec, err := parseCipher(k.Area.Encryption)
+	if err != nil {
+		return err
+	}
+	sc, err := newSectorCipher(spec, key)
+	if err != nil {
+		return err
+	}
+	return sc.crypt(buf, encrypt)
+}
+
+// VerifyVolumeKey reports whether key is this volume's key (the digest of
+// segment 0 matches).
+func (h *Header) VerifyVolumeKey(key []byte) error {
+	_, d, err := h.Meta.digestFor("")
+	if err != nil {
+		return fmt.Errorf("verify volume key: %w", err)
+	}
+	ok, err := verifyKey(d, key)
+	if err != nil {
+		return fmt.Errorf("verify volume key: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("verify volume key: %w", ErrWrongPassphrase)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+//go:build vmguest
+
+package luks2
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const vmDisk = "/dev/vda"
+
+// vmPattern is 1 MiB of deterministic data.
+func vmPattern() []byte {
+	b := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{'l', 'u', 'k', 's'}).Read(b)
+	return b
+}
+
+// openWithLibrary unlocks /dev/vda and maps it as name with our code.
+func openWithLibrary(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(vmDisk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := ReadHeader(f)
+	if err != nil {
+		t.Fatalf("ReadHeader(%s) = %v", vmDisk, err)
+	}
+	vk, _, err := h.Unlock(f, []byte(vmPassphrase))
+	if err != nil {
+		t.Fatalf("Unlock = %v", err)
+	}
+	defer vk.Destroy()
+	node, err := h.Activate(name, vmDisk, vk, ActivateOptions{})
+	if err != nil {
+		t.Fatalf("Activate(%s) = %v", name, err)
+	}
+	return node
+}
+
+func writeSync(t *testing.T, node string, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(node, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readBack(t *testing.T, node string, n int) []byte {
+	t.Helper()
+	f, err := os.Open(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 4096); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGuestLibraryOpen writes through a mapping made by the library, closes
+// it, reopens it and reads the data back; the disk holds only ciphertext.
+func TestGuestLibraryOpen(t *testing.T) {
+	data := vmPattern()
+	node := openWithLibrary(t, "luksvm")
+	writeSync(t, node, data)
+	if err := Deactivate("luksvm"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(vmDisk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, data[:4096]) {
+		t.Errorf("plaintext found on %s", vmDisk)
+	}
+	node = openWithLibrary(t, "luksvm")
+	defer Deactivate("luksvm")
+	if got := readBack(t, node, len(data)); !bytes.Equal(got, data) {
+		t.Errorf("data read back after close/reopen differs")
+	}
+}
+
+// TestGuestCLIOpen maps the volume with `initos luks open`, writes, closes
+// with `initos luks close`, reopens with the library and reads back.
+func TestGuestCLIOpen(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(key, []byte(vmPassphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/bin/initos", "luks", "open", "--key-file", key, vmDisk, "clivm").CombinedOutput()
+	if err != nil {
+		t.Fatalf("initos luks open: %v\n%s", err, out)
+	}
+	node := strings.TrimSpace(string(out))
+	data := vmPattern()[:256<<10]
+	writeSync(t, node, data)
+	if out, err := exec.Command("/bin/initos", "luks", "close", "clivm").CombinedOutput(); err != nil {
+		t.Fatalf("initos luks close: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(node); err == nil {
+		t.Errorf("%s still exists after close", node)
+	}
+	node = openWithLibrary(t, "clivm2")
+	defer Deactivate("clivm2")
+	if got := readBack(t, node, len(data)); !bytes.Equal(got, data) {
+		t.Errorf("data written via the CLI mapping differs when read back")
+	}
+	out, err = exec.Command("/bin/initos", "luks", "open", "--key-file", "/dev/null", vmDisk, "bad").CombinedOutput()
+	if err == nil {
+		t.Errorf("initos luks open with a wrong key succeeded: %s", out)
+	}
+}

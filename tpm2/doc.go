@@ -1,0 +1,39 @@
+// Package tpm2 seals a disk key to the boot state with a TPM 2.0 and unseals
+// it in the initrd, in a format compatible with systemd 252's
+// systemd-cryptenroll/systemd-cryptsetup "systemd-tpm2" LUKS2 token.
+//
+// It is built on github.com/google/go-tpm (the tpm2 "direct" API). Every
+// function takes a transport.TPM; nothing switches to a simulator globally.
+//
+// What it implements:
+//
+//   - Transports: the kernel resource manager /dev/tpmrm0 (fallback
+//     /dev/tpm0), and swtpm over a Unix socket (raw command framing) or TCP
+//     (the Microsoft simulator framing used by libtss2-tcti-swtpm:
+//     TPM_SEND_COMMAND, locality, length; response length, data, status).
+//     ParseDevice reads the --tpm2-device syntax of systemd-cryptenroll.
+//   - Sealing (Seal/Unseal): the storage primary key is created from the
+//     same template systemd 252 uses (ECC P-256, AES-128-CFB, restricted
+//     decrypt, empty unique; RSA-2048 as the fallback), under the owner
+//     hierarchy, so the primary is reproducible and interoperable. The secret
+//     is a keyed-hash object whose policy is, in this order (TPM 2.0 Part 3,
+//     23): optional PolicyAuthorize over a signed PolicyPCR, PolicyPCR over
+//     the bound PCRs of one bank, optional PolicyAuthValue with
+//     SHA-256(PIN) as the auth value. Create and Unseal run in sessions
+//     salted with the primary key and use AES-CFB parameter encryption, so
+//     the secret never crosses the bus in clear.
+//   - Signed PCR policies: the .pcrsig JSON of systemd-measure
+//     ({"sha256":[{"pcrs":[11],"pkfp":…,"pol":…,"sig":…}]}), RSA PKCS#1 v1.5
+//     SHA-256 signatures over the PolicyPCR digest, as systemd 252 accepts.
+//   - PCR 11 prediction for a UKI: systemd-stub 252 measures, for every
+//     section of its fixed list (.linux .osrel .cmdline .initrd .splash .dtb
+//     .pcrpkey; .pcrsig is never measured) that is present, the section name
+//     with its NUL, then the section contents (VirtualSize bytes).
+//   - The "systemd-tpm2" LUKS2 token JSON (Token), as systemd 252 writes it.
+//
+// What it leaves out: the SHA-1 bank for signed policies, ECC policy
+// signing keys (systemd 252 accepts RSA only), persistent SRK handles
+// (systemd 254+ stores the SRK at 0x81000001; 252 recreates the primary
+// every time, and so do we), PIN salting ("tpm2_salt", systemd 253+), and
+// the event log.
+package tpm2

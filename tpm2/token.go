@@ -1,0 +1,166 @@
+package tpm2
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// TokenType is the LUKS2 token type systemd-cryptenroll writes.
+const TokenType = "systemd-tpm2"
+
+// Token is the "systemd-tpm2" LUKS2 token JSON, field for field as systemd
+// 252 writes it (src/cryptenroll/cryptenroll-tpm2.c, tpm2-util.c).
+type Token struct {
+	Type       string   `json:"type"`
+	Keyslots   []string `json:"keyslots"`
+	Blob       string   `json:"tpm2-blob"`        // base64(TPM2B_PRIVATE || TPM2B_PUBLIC)
+	PCRs       []int    `json:"tpm2-pcrs"`        // PCRs bound by value
+	PCRBank    string   `json:"tpm2-pcr-bank"`    // "sha256" or "sha1"
+	PrimaryAlg string   `json:"tpm2-primary-alg"` // "ecc" or "rsa"
+	PolicyHash string   `json:"tpm2-policy-hash"` // hex
+	PIN        bool     `json:"tpm2-pin"`
+	// Signed policy (systemd 252 spells these with underscores).
+	PubKeyPCRs []int  `json:"tpm2_pubkey_pcrs,omitempty"`
+	PubKey     string `json:"tpm2_pubkey,omitempty"` // base64 of the PEM
+}
+
+// NewToken returns the token for s protecting the given LUKS2 keyslot;
+// keyslot -1 leaves the list empty (a sealed file outside LUKS2).
+func NewToken(s *Sealed, keyslot int) *Token {
+	tok := &Token{
+		Type:       TokenType,
+		Keyslots:   []string{},
+		Blob:       base64.StdEncoding.EncodeToString(s.Blob()),
+		PCRs:       slices.Clone(s.PCRs),
+		PCRBank:    BankName(s.Bank),
+		PrimaryAlg: PrimaryAlgName(s.PrimaryAlg),
+		PolicyHash: hex.EncodeToString(s.PolicyHash),
+		PIN:        s.PIN,
+	}
+	if keyslot >= 0 {
+		tok.Keyslots = []string{strconv.Itoa(keyslot)}
+	}
+	if tok.PCRs == nil {
+		tok.PCRs = []int{}
+	}
+	if s.PublicKey != nil {
+		tok.PubKey = base64.StdEncoding.EncodeToString(s.PublicKey)
+		tok.PubKeyPCRs = slices.Clone(s.PublicKeyPCRs)
+	}
+	return tok
+}
+
+// Marshal encodes the token as JSON.
+func (tok *Token) Marshal() ([]byte, error) { return json.Marshal(tok) }
+
+// ParseToken parses and checks a systemd-tpm2 token. Absent optional
+// fields take systemd 252's defaults: bank sha256, primary ecc, no PIN.
+func ParseToken(data []byte) (*Token, error) {
+	var tok Token
+	d := json.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(&tok); err != nil {
+		return nil, fmt.Errorf("parse systemd-tpm2 token: %w", err)
+	}
+	if d.More() {
+		return nil, errors.New("parse systemd-tpm2 token: trailing data after the JSON object")
+	}
+	if tok.PCRBank == "" {
+		tok.PCRBank = "sha256"
+	}
+	if tok.PrimaryAlg == "" {
+		tok.PrimaryAlg = "ecc"
+	}
+	if _, err := tok.Sealed(); err != nil {
+		return nil, err
+	}
+	return &tok, nil
+}
+
+// Keyslot returns the first keyslot the token protects.
+func (tok *Token) Keyslot() (int, error) {
+	if len(tok.Keyslots) == 0 {
+		return 0, errors.New("systemd-tpm2 token: no keyslots")
+	}
+	n, err := strconv.Atoi(tok.Keyslots[0])
+	if err != nil || n < 0 || n > 31 {
+		return 0, fmt.Errorf("systemd-tpm2 token: keyslot %q is not 0..31", tok.Keyslots[0])
+	}
+	return n, nil
+}
+
+// Sealed decodes and checks the token's fields into a Sealed object.
+func (tok *Token) Sealed() (*Sealed, error) {
+	s, err := tok.sealed()
+	if err != nil {
+		return nil, fmt.Errorf("parse systemd-tpm2 token: %w", err)
+	}
+	return s, nil
+}
+
+func (tok *Token) sealed() (*Sealed, error) {
+	if tok.Type != TokenType {
+		return nil, fmt.Errorf("type %q, want %q", tok.Type, TokenType)
+	}
+	for _, k := range tok.Keyslots {
+		if n, err := strconv.Atoi(k); err != nil || n < 0 || n > 31 {
+			return nil, fmt.Errorf("keyslot %q is not 0..31", k)
+		}
+	}
+	s := &Sealed{PIN: tok.PIN, PCRs: slices.Clone(tok.PCRs), PublicKeyPCRs: slices.Clone(tok.PubKeyPCRs)}
+	if tok.PCRs == nil {
+		return nil, errors.New("tpm2-pcrs missing")
+	}
+	var err error
+	if s.Bank, err = ParseBank(tok.PCRBank); err != nil {
+		return nil, fmt.Errorf("tpm2-pcr-bank: %w", err)
+	}
+	if s.PrimaryAlg, err = ParsePrimaryAlg(tok.PrimaryAlg); err != nil {
+		return nil, fmt.Errorf("tpm2-primary-alg: %w", err)
+	}
+	if err := checkPCRs(s.PCRs); err != nil {
+		return nil, fmt.Errorf("tpm2-pcrs: %w", err)
+	}
+	if err := checkPCRs(s.PublicKeyPCRs); err != nil {
+		return nil, fmt.Errorf("tpm2_pubkey_pcrs: %w", err)
+	}
+	if err := tok.decodeBinary(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (tok *Token) decodeBinary(s *Sealed) error {
+	blob, err := base64.StdEncoding.DecodeString(tok.Blob)
+	if err != nil {
+		return fmt.Errorf("tpm2-blob is not base64: %w", err)
+	}
+	if err := s.SetBlob(blob); err != nil {
+		return fmt.Errorf("tpm2-blob: %w", err)
+	}
+	if s.PolicyHash, err = hex.DecodeString(tok.PolicyHash); err != nil {
+		return fmt.Errorf("tpm2-policy-hash is not hex: %w", err)
+	}
+	if n := len(s.PolicyHash); n != 0 && n != 32 {
+		return fmt.Errorf("tpm2-policy-hash is %d bytes, want 32 (SHA-256)", n)
+	}
+	if tok.PubKey == "" {
+		if len(s.PublicKeyPCRs) > 0 {
+			return errors.New("tpm2_pubkey_pcrs given without tpm2_pubkey")
+		}
+		s.PublicKeyPCRs = nil
+		return nil
+	}
+	if s.PublicKey, err = base64.StdEncoding.DecodeString(tok.PubKey); err != nil {
+		return fmt.Errorf("tpm2_pubkey is not base64: %w", err)
+	}
+	if _, err := ParsePublicKeyPEM(s.PublicKey); err != nil {
+		return fmt.Errorf("tpm2_pubkey: %w", err)
+	}
+	return nil
+}

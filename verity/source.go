@@ -1,0 +1,44 @@
+package verity
+
+import (
+	"fmt"
+	"io"
+)
+
+// blockSource hands a leaf worker the data bytes at an offset: copied into
+// the worker's buffer (any io.ReaderAt) or, on Linux for an *os.File,
+// mapped from the page cache without a copy (mmapSource).
+type blockSource interface {
+	// view returns len(buf) bytes at off (in buf or in a mapping) and a
+	// function releasing them.
+	view(buf []byte, off int64) ([]byte, func(), error)
+}
+
+// readerSource copies through io.ReaderAt.
+type readerSource struct{ r io.ReaderAt }
+
+func (s readerSource) view(buf []byte, off int64) ([]byte, func(), error) {
+	return buf, func() {}, readFull(s.r, buf, off)
+}
+
+// newSource picks the fastest source for data (see source_linux.go).
+func newSource(data io.ReaderAt) blockSource {
+	if s := mmapSourceFor(data); s != nil {
+		return s
+	}
+	return readerSource{data}
+}
+
+// faultGuard turns a memory fault in a mapping (the file shrank under us:
+// SIGBUS) into an error; call it deferred in a goroutine running with
+// debug.SetPanicOnFault(true).
+func faultGuard(err *error) {
+	e := recover()
+	if e == nil {
+		return
+	}
+	if _, ok := e.(interface{ Addr() uintptr }); !ok {
+		panic(e)
+	}
+	*err = fmt.Errorf("read data: memory fault in the mapped file (was it truncated?): %v", e)
+}

@@ -1,0 +1,67 @@
+package verity
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+)
+
+func TestMmapSourceView(t *testing.T) {
+	want := make([]byte, 3*4096)
+	for i := range want {
+		want[i] = byte(i * 13)
+	}
+	path := filepath.Join(t.TempDir(), "data")
+	writeFile(t, path, want)
+	f := openFile(t, path)
+	src := mmapSourceFor(f)
+	if src == nil {
+		t.Fatal("mmapSourceFor(*os.File) = nil")
+	}
+	for _, off := range []int64{0, 100, 4096, 5000} {
+		got, release, err := src.view(make([]byte, 2000), off)
+		if err != nil || !bytes.Equal(got, want[off:off+2000]) {
+			t.Errorf("view(2000, %d) = %v, want file bytes", off, err)
+		}
+		release()
+	}
+	if mmapSourceFor(bytes.NewReader(want)) != nil {
+		t.Errorf("mmapSourceFor(bytes.Reader) != nil, want nil")
+	}
+}
+
+// TestMmapFault: a mapped file truncated under the hasher gives an error,
+// not a crash.
+func TestMmapFault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data")
+	writeFile(t, path, make([]byte, 16*4096))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := NewResult(Params{}, 16, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mmapSourceFor(f)
+	w := r.newLeafWorker(src)
+	buf, release, err := src.view(w.rbuf[:16*4096], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		debug.SetPanicOnFault(true)
+		done <- w.hashBlocks(w.out, buf, 0)
+	}()
+	if err := <-done; err == nil {
+		t.Errorf("hashBlocks(truncated mapping) = nil, want a fault error")
+	}
+}
