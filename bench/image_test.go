@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,7 @@ func BenchmarkImageUnpack(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			s.Limits.Workers = imageBenchWorkers()
 			if _, _, err := s.Install(context.Background(), img); err != nil {
 				b.Fatal(err)
 			}
@@ -131,6 +133,12 @@ func BenchmarkImageUnpack(b *testing.B) {
 		}
 		b.ReportMetric(float64(total.Milliseconds()), "update-ms")
 	})
+}
+
+// imageBenchWorkers reads INITOS_BENCH_IMAGE_WORKERS (0: the default).
+func imageBenchWorkers() int {
+	n, _ := strconv.Atoi(os.Getenv("INITOS_BENCH_IMAGE_WORKERS"))
+	return n
 }
 
 // imageBenchClean deletes a store's subvolumes and a tar output tree.

@@ -17,9 +17,9 @@ type Stats struct {
 	Entries   int64 // tar entries read
 	Files     int64 // regular files written
 	Bytes     int64 // bytes of regular file content written
-	Dirs      int64
-	Symlinks  int64
-	Hardlinks int64
+	Dirs      int64 // directories (created or updated)
+	Symlinks  int64 // symbolic links
+	Hardlinks int64 // hard links
 	Devices   int64 // character and block devices and fifos
 	Whiteouts int64 // whiteout and opaque whiteout entries
 }
@@ -66,6 +66,7 @@ type applier struct {
 
 	created  map[string]struct{} // paths made by this layer (whiteouts spare them)
 	dirMeta  []dirEntry          // metadata set after all content
+	dirIdx   map[string]int      // index in dirMeta by path
 	rootMeta *tar.Header
 
 	mu      sync.Mutex
@@ -97,7 +98,7 @@ func newApplier(rootfd int, b *budget) *applier {
 	a := &applier{
 		rootfd: rootfd, budget: b,
 		dirs: map[string]int{}, dirAnc: map[string]int{}, sgid: map[int]bool{},
-		created: map[string]struct{}{}, pending: map[string]struct{}{},
+		created: map[string]struct{}{}, pending: map[string]struct{}{}, dirIdx: map[string]int{},
 		jobs: make(chan fileJob, 4*b.lim.Workers),
 	}
 	a.noteSgid(rootfd)

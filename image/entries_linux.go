@@ -2,8 +2,10 @@ package image
 
 import (
 	"archive/tar"
+	"cmp"
 	"fmt"
 	"io"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -193,6 +195,12 @@ func (a *applier) mkdir(parent int, base, p string, hdr *tar.Header) error {
 	if err != nil {
 		return fmt.Errorf("apply layer: mkdir %q: %w", p, err)
 	}
+	// A directory listed twice gets the metadata of its last entry.
+	if i, ok := a.dirIdx[p]; ok {
+		a.dirMeta[i].hdr = hdr
+		return nil
+	}
+	a.dirIdx[p] = len(a.dirMeta)
 	a.dirMeta = append(a.dirMeta, dirEntry{p, hdr})
 	return nil
 }
@@ -205,22 +213,43 @@ func (a *applier) finishDirs() error {
 			return err
 		}
 	}
-	for i := len(a.dirMeta) - 1; i >= 0; i-- {
-		d := a.dirMeta[i]
-		fd, err := openInRoot(a.rootfd, d.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
-		if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
-			continue // replaced or removed later in the layer
-		}
-		if err != nil {
-			return fmt.Errorf("apply layer: open directory %q: %w", d.path, err)
-		}
-		err = a.setMetaFD(fd, d.path, d.hdr, metaSkip{})
-		unix.Close(fd)
-		if err != nil {
-			return err
-		}
+	// Directories are independent of each other here: use the workers'
+	// parallelism (the file workers are idle after the barrier).
+	var wg sync.WaitGroup
+	next := make(chan dirEntry)
+	var mu sync.Mutex
+	var first error
+	for range a.budget.lim.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range next {
+				if err := a.finishDir(d); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
 	}
-	return nil
+	for _, d := range a.dirMeta {
+		next <- d
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+func (a *applier) finishDir(d dirEntry) error {
+	fd, err := openInRoot(a.rootfd, d.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
+		return nil // replaced or removed later in the layer
+	}
+	if err != nil {
+		return fmt.Errorf("apply layer: open directory %q: %w", d.path, err)
+	}
+	defer unix.Close(fd)
+	return a.setMetaFD(fd, d.path, d.hdr, metaSkip{})
 }
 
 func (a *applier) symlink(parent int, base, p string, hdr *tar.Header) error {

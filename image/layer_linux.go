@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -37,16 +38,65 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// hashReader hashes what is read through it.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
+// capReader fails once more than left bytes are read (a compressed blob
+// is never larger than the uncompressed budget plus a little framing).
+type capReader struct {
+	r         io.Reader
+	read, max int64
 }
 
-func (h *hashReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.read += int64(n); c.read > c.max+1<<20 {
+		return n, fmt.Errorf("%w: compressed blob over %d bytes", ErrLimit, c.max)
+	}
 	return n, err
+}
+
+// hashReader hashes what is read through it in a goroutine of its own,
+// so that hashing overlaps with unpacking.
+type hashReader struct {
+	r    io.Reader
+	h    hash.Hash
+	ch   chan *[]byte
+	done chan struct{}
+	sum  []byte
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+func newHashReader(r io.Reader) *hashReader {
+	hr := &hashReader{r: r, h: sha256.New(), ch: make(chan *[]byte, 32), done: make(chan struct{})}
+	go func() {
+		defer close(hr.done)
+		for b := range hr.ch {
+			hr.h.Write(*b)
+			chunkPool.Put(b)
+		}
+	}()
+	return hr
+}
+
+func (hr *hashReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	for rest := p[:n]; len(rest) > 0; {
+		b := chunkPool.Get().(*[]byte)
+		m := min(len(rest), cap(*b))
+		*b = append((*b)[:0], rest[:m]...)
+		hr.ch <- b
+		rest = rest[m:]
+	}
+	return n, err
+}
+
+// Sum stops the hashing goroutine and returns the digest, hex encoded.
+func (hr *hashReader) Sum() string {
+	if hr.sum == nil {
+		close(hr.ch)
+		<-hr.done
+		hr.sum = hr.h.Sum(nil)
+	}
+	return hex.EncodeToString(hr.sum)
 }
 
 var (
@@ -72,7 +122,8 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 		return Stats{}, fmt.Errorf("apply layer %s: open blob: %w", digest, err)
 	}
 	defer rc.Close()
-	ch := &hashReader{r: rc, h: sha256.New()}
+	ch := newHashReader(&capReader{r: rc, max: b.lim.MaxTotalBytes})
+	defer ch.Sum()
 	br := bufio.NewReaderSize(ch, 1<<20)
 	magic, _ := br.Peek(4)
 	var ur io.Reader = br
@@ -84,7 +135,8 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 			return Stats{}, fmt.Errorf("apply layer %s: gzip: %w", digest, err)
 		}
 		defer zr.Close()
-		uh = &hashReader{r: zr, h: sha256.New()}
+		uh = newHashReader(zr)
+		defer uh.Sum()
 		ur = uh
 	case bytes.HasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
@@ -92,7 +144,8 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 			return Stats{}, fmt.Errorf("apply layer %s: zstd: %w", digest, err)
 		}
 		defer zr.Close()
-		uh = &hashReader{r: zr, h: sha256.New()}
+		uh = newHashReader(zr)
+		defer uh.Sum()
 		ur = uh
 	}
 	cr := &countReader{r: ur, b: b}
@@ -113,10 +166,10 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return a.stats, fmt.Errorf("apply layer %s: read blob to end: %w", digest, err)
 	}
-	if got := hex.EncodeToString(ch.h.Sum(nil)); got != digest.Hex {
+	if got := ch.Sum(); got != digest.Hex {
 		return a.stats, fmt.Errorf("apply layer %s: %w: blob has sha256:%s", digest, ErrDigest, got)
 	}
-	if got := hex.EncodeToString(uh.h.Sum(nil)); got != diffID.Hex {
+	if got := uh.Sum(); got != diffID.Hex {
 		return a.stats, fmt.Errorf("apply layer %s: %w: uncompressed tar has sha256:%s, diffID is %s", digest, ErrDigest, got, diffID)
 	}
 	return a.stats, nil

@@ -310,3 +310,40 @@ func TestChainIDs(t *testing.T) {
 		t.Errorf("ChainIDs diff (-want +got):\n%s", diff)
 	}
 }
+
+// TestCanceledInstall stops an install between its layers: the install
+// fails and leaves nothing, not even the layer it finished.
+func TestCanceledInstall(t *testing.T) {
+	s, _ := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.LayerApplied = func(string, Stats) { cancel() }
+	_, _, err := s.Install(ctx, imageOf(t, baseLayer(t), upperLayer(t)), "app:1")
+	if err == nil || ctx.Err() == nil {
+		t.Fatalf("Install with a canceled context = %v, want an error", err)
+	}
+	assertEmptyStore(t, s)
+}
+
+// TestCrossLayerHardlink: a hard link in an upper layer to a lower-layer
+// file shares its inode, and replacing a hard-linked file breaks the link.
+func TestCrossLayerHardlink(t *testing.T) {
+	s, _ := newStore(t)
+	img := imageOf(t,
+		layerOf(t, []ent{{name: "a", body: "A"}, {name: "c", body: "C"}, {name: "d", typ: tar.TypeLink, link: "c"}}),
+		layerOf(t, []ent{{name: "b", typ: tar.TypeLink, link: "a"}, {name: "c", body: "new C"}}))
+	im, _, err := s.Install(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := snapshotTree(t, im.Path)
+	if tree["a"].Links != "a,b" || tree["b"].Links != "a,b" {
+		t.Errorf("links of a, b = %q, %q, want a,b", tree["a"].Links, tree["b"].Links)
+	}
+	if tree["c"].Links != "" || tree["d"].Links != "" {
+		t.Errorf("links of c, d = %q, %q, want none after c was replaced", tree["c"].Links, tree["d"].Links)
+	}
+	if b, _ := os.ReadFile(filepath.Join(im.Path, "d")); string(b) != "C" {
+		t.Errorf("d = %q, want the old content C", b)
+	}
+}

@@ -48,7 +48,7 @@
 // crypto/pbkdf2, xts).
 //
 // Deliberately left out: LUKS1 headers, online reencryption (keyslots of
-// type "reencrypt" and the "online-reencrypt" requirement make a header
-// read-only), dm-integrity segments (authenticated encryption), keyslot
+// type "reencrypt" and mandatory requirements such as "online-reencrypt" are
+// refused), dm-integrity segments (authenticated encryption), keyslot
 // types other than "luks2", and the argon2 "cpus" above 16.
 package luks2

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -138,6 +139,9 @@ func TestFormatOptionErrors(t *testing.T) {
 			t.Errorf("FormatFile(%+v) succeeded", o)
 		}
 	}
+	if _, err := FormatFile(filepath.Join(t.TempDir(), "missing"), 0, []byte("p"), FormatOptions{PBKDF: fastPBKDF["pbkdf2"]}); err == nil {
+		t.Errorf("FormatFile(missing device, not detached) succeeded")
+	}
 	small := newImage(t, 1<<20)
 	if _, err := FormatFile(small, 0, []byte("p"), FormatOptions{PBKDF: fastPBKDF["pbkdf2"]}); err == nil {
 		t.Errorf("FormatFile(1 MiB device) succeeded")
@@ -179,4 +183,20 @@ func TestPBKDFBenchmark(t *testing.T) {
 	if err != nil || k.Time < minArgon2Time || k.CPUs != 1 {
 		t.Errorf("kdfFor(argon2id 1ms) = %+v, %v", k, err)
 	}
+}
+
+func TestRecoveryKey(t *testing.T) {
+	img, f, h := formatted(t, FormatOptions{})
+	vk := unlockOK(t, h, f, "pass", 0)
+	key, id, err := h.AddRecoveryKey(f, vk, nil)
+	if err != nil || id != 1 || len(key) != 64+7 || strings.Trim(key, modhex+"-") != "" {
+		t.Fatalf("AddRecoveryKey = %q, %d, %v", key, id, err)
+	}
+	if _, ok := cryptsetup(t, "open", "--test-passphrase", "--key-file", keyFile(t, key), img); !ok {
+		t.Errorf("cryptsetup rejects the recovery key")
+	}
+	if ids, toks := h.Tokens(); len(ids) != 1 || toks[0].Type != "systemd-recovery" || toks[0].Keyslots[0] != "1" {
+		t.Errorf("Tokens() = %v %+v", ids, toks)
+	}
+	unlockOK(t, h, f, key, 1)
 }

@@ -246,6 +246,9 @@ func FormatFile(path string, size int64, pass []byte, o FormatOptions) (*Header,
 		}
 		return Format(f, pass, o)
 	}
+	if !o.Detached && size == 0 {
+		return nil, fmt.Errorf("format %s: no such device (only a detached header or a sized image may be created)", path)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".luks2-*")
 	if err != nil {
 		return nil, fmt.Errorf("format %s: %w", path, err)

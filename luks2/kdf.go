@@ -30,6 +30,9 @@ const (
 // prefaultMin is the argon2 memory size from which prefaultArgon2 pays off.
 const prefaultMin = 64 << 20
 
+// prefaultSlack is the extra size of the prefaulted range.
+const prefaultSlack = 16 << 20
+
 // prefaultEnabled switches prefaultArgon2 (off only in its benchmark).
 var prefaultEnabled = true
 

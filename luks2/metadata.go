@@ -153,10 +153,13 @@ func decodeMetadata(area []byte) (*Metadata, error) {
 
 // encodeMetadata serializes m into a JSON area of size n (NUL padded).
 func encodeMetadata(m *Metadata, n int) ([]byte, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		return nil, fmt.Errorf("encode json: %w", err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(b) >= n {
 		return nil, fmt.Errorf("encode json: %d bytes do not fit the %d-byte json area", len(b), n)
 	}

@@ -4,7 +4,6 @@ package luks2
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,31 +13,30 @@ import (
 
 const vmDisk = "/dev/vda"
 
-// vmPattern is 1 MiB of deterministic data.
-func vmPattern() []byte {
-	b := make([]byte, 1<<20)
-	rand.NewChaCha8([32]byte{'l', 'u', 'k', 's'}).Read(b)
-	return b
-}
-
 // openWithLibrary unlocks /dev/vda and maps it as name with our code.
 func openWithLibrary(t *testing.T, name string) string {
 	t.Helper()
-	f, err := os.Open(vmDisk)
+	return openDisk(t, vmDisk, name)
+}
+
+// openDisk unlocks disk and maps it as name with our code.
+func openDisk(t *testing.T, disk, name string) string {
+	t.Helper()
+	f, err := os.Open(disk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	h, err := ReadHeader(f)
 	if err != nil {
-		t.Fatalf("ReadHeader(%s) = %v", vmDisk, err)
+		t.Fatalf("ReadHeader(%s) = %v", disk, err)
 	}
 	vk, _, err := h.Unlock(f, []byte(vmPassphrase))
 	if err != nil {
 		t.Fatalf("Unlock = %v", err)
 	}
 	defer vk.Destroy()
-	node, err := h.Activate(name, vmDisk, vk, ActivateOptions{})
+	node, err := h.Activate(name, disk, vk, ActivateOptions{})
 	if err != nil {
 		t.Fatalf("Activate(%s) = %v", name, err)
 	}
@@ -52,7 +50,7 @@ func writeSync(t *testing.T, node string, data []byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(data, 4096); err != nil {
+	if _, err := f.WriteAt(data, vmDataOffset); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Sync(); err != nil {
@@ -68,7 +66,7 @@ func readBack(t *testing.T, node string, n int) []byte {
 	}
 	defer f.Close()
 	b := make([]byte, n)
-	if _, err := f.ReadAt(b, 4096); err != nil {
+	if _, err := f.ReadAt(b, vmDataOffset); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -125,5 +123,17 @@ func TestGuestCLIOpen(t *testing.T) {
 	out, err = exec.Command("/bin/initos", "luks", "open", "--key-file", "/dev/null", vmDisk, "bad").CombinedOutput()
 	if err == nil {
 		t.Errorf("initos luks open with a wrong key succeeded: %s", out)
+	}
+}
+
+// TestGuestCryptsetupVolume maps the cryptsetup-formatted /dev/vdb with our
+// dm-crypt table and reads the pattern the host encrypted the way dm-crypt
+// does for LUKS2: our table matches cryptsetup's layout and IV scheme.
+func TestGuestCryptsetupVolume(t *testing.T) {
+	node := openDisk(t, "/dev/vdb", "theirs")
+	defer Deactivate("theirs")
+	want := vmPattern()
+	if got := readBack(t, node, len(want)); !bytes.Equal(got, want) {
+		t.Errorf("pattern read through our mapping of the cryptsetup volume differs")
 	}
 }

@@ -7,17 +7,12 @@ set -euo pipefail
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-# The Debian kernel package is only a fixture for the VM tests: do not spend
-# a minute building a host initramfs for it.
-if [ -f /etc/initramfs-tools/update-initramfs.conf ]; then
-	$SUDO sed -i 's/^update_initramfs=.*/update_initramfs=no/' /etc/initramfs-tools/update-initramfs.conf
-fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	make ca-certificates git \
 	cryptsetup-bin squashfs-tools btrfs-progs e2fsprogs dosfstools mtools fdisk \
 	qemu-system-x86 ovmf swtpm swtpm-tools tpm2-tools \
-	linux-image-amd64 systemd-boot-efi sbsigntool binutils zstd cpio kmod \
+	linux-image-amd64 systemd-boot-efi sbsigntool binutils zstd cpio kmod busybox-static \
 	>/dev/null
 command -v go >/dev/null || { echo "setup: Go >= 1.26 must be on PATH" >&2; exit 1; }
 go mod download

@@ -9,9 +9,12 @@
 //
 //   - Transports: the kernel resource manager /dev/tpmrm0 (fallback
 //     /dev/tpm0), and swtpm over a Unix socket (raw command framing) or TCP
-//     (the Microsoft simulator framing used by libtss2-tcti-swtpm:
-//     TPM_SEND_COMMAND, locality, length; response length, data, status).
-//     ParseDevice reads the --tpm2-device syntax of systemd-cryptenroll.
+//     (the TCG/Microsoft simulator framing: TPM_SEND_COMMAND, locality,
+//     length; response length, data, status — swtpm accepts it as well as
+//     the raw framing libtss2-tcti-swtpm uses, and so does the reference
+//     simulator). ParseDevice reads the --tpm2-device syntax of
+//     systemd-cryptenroll. FlushAll cleans up after crashed clients where
+//     no resource manager does.
 //   - Sealing (Seal/Unseal): the storage primary key is created from the
 //     same template systemd 252 uses (ECC P-256, AES-128-CFB, restricted
 //     decrypt, empty unique; RSA-2048 as the fallback), under the owner
@@ -31,9 +34,20 @@
 //     with its NUL, then the section contents (VirtualSize bytes).
 //   - The "systemd-tpm2" LUKS2 token JSON (Token), as systemd 252 writes it.
 //
+// Unseal first compares the policy digest the TPM computed with the sealed
+// one, so a PCR mismatch is reported as ErrPolicyMismatch without an
+// authorization failure; a wrong PIN is ErrWrongPIN and counts against the
+// dictionary-attack limit (the primary and sealed objects are DA-protected,
+// as systemd's); lockout is ErrLockout. Lock extends the bound PCRs after
+// use so later stages of the same boot cannot unseal again.
+//
+// Untrusted inputs (token JSON, the blob inside it, .pcrsig JSON, UKI PE
+// files) have fuzz targets.
+//
 // What it leaves out: the SHA-1 bank for signed policies, ECC policy
 // signing keys (systemd 252 accepts RSA only), persistent SRK handles
-// (systemd 254+ stores the SRK at 0x81000001; 252 recreates the primary
-// every time, and so do we), PIN salting ("tpm2_salt", systemd 253+), and
+// (systemd 254+ switched to the TCG "TPM2_SRK" template — noDA, 32-byte
+// zero unique — stored at 0x81000001 and named by a "tpm2_srk" token field;
+// 252 recreates its own primary every time, and so do we), PIN salting ("tpm2_salt", systemd 253+), and
 // the event log.
 package tpm2

@@ -97,3 +97,29 @@ func TestUnsealErrors(t *testing.T) {
 		t.Errorf("Unseal(PIN object, no PIN) = %v, want ErrWrongPIN", err)
 	}
 }
+
+func TestFlushAll(t *testing.T) {
+	tpm := startSwtpm(t).Open(t)
+	// Leak what a crashed client leaves: a primary and a policy session.
+	if _, err := createPrimary(tpm, PrimaryECC); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, _, err := tpm2PolicySession(tpm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := tpm2PolicySession(tpm); err == nil {
+		t.Log("TPM had room for a 4th session")
+	}
+	if err := FlushAll(tpm); err != nil {
+		t.Fatalf("FlushAll: %v", err)
+	}
+	secret, s, err := Seal(tpm, SealOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Unseal(tpm, s, UnsealOptions{}); err != nil || string(got) != string(secret) {
+		t.Fatalf("Unseal after FlushAll = %v", err)
+	}
+}

@@ -14,8 +14,9 @@ import (
 	"initos/internal/testenv"
 )
 
-// Interop with Debian's systemd 252 against one swtpm over TCP (the
-// libtss2 swtpm TCTI speaks the simulator protocol). The host has no
+// Interop with Debian's systemd 252 against one swtpm over TCP (its
+// libtss2 swtpm TCTI sends raw commands; we use the simulator framing;
+// swtpm takes both). The host has no
 // device-mapper, so "systemd opens our volume" is proven up to the dm
 // step: systemd-cryptsetup attach logs that it unsealed our token's blob
 // with its own policy session and which keyslot it opened; the keyslot

@@ -3,6 +3,7 @@ package tpm2
 import (
 	"testing"
 
+	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"initos/tpm2/swtpmtest"
@@ -38,3 +39,8 @@ func (s *swtpm) Open(t testing.TB) transport.TPM {
 }
 
 func freePortPair(t testing.TB) int { return swtpmtest.FreePortPair(t) }
+
+// tpm2PolicySession starts (and leaks) a policy session.
+func tpm2PolicySession(t transport.TPM) (tpm2.Session, func() error, error) {
+	return tpm2.PolicySession(t, tpm2.TPMAlgSHA256, 16)
+}

@@ -19,17 +19,18 @@ func init() { register("luks", "LUKS2 volumes (like cryptsetup)", runLuks) }
 // luksSubs is the "initos luks" verb table. Other files add verbs from
 // their init functions (open/close, enroll-tpm2, unlock-tpm2).
 var luksSubs = map[string]subcommand{
-	"format":          {"create a LUKS2 header: [flags] --key-file F DEVICE", luksFormat},
-	"test-passphrase": {"exit 0 if a keyslot opens: --key-file F DEVICE", luksTestPassphrase},
-	"dump":            {"print the header: [--json] DEVICE", luksDump},
-	"add-key":         {"add a keyslot: --key-file OLD|--volume-key-file VK DEVICE NEWKEYFILE", luksAddKey},
-	"remove-key":      {"remove the keyslot a key opens: --key-file F DEVICE", luksRemoveKey},
-	"change-key":      {"change a passphrase: --key-file OLD DEVICE NEWKEYFILE", luksChangeKey},
-	"kill-slot":       {"remove a keyslot: DEVICE SLOT", luksKillSlot},
-	"token":           {"tokens: add --json-file F DEVICE | remove --token-id N DEVICE | list DEVICE", luksToken},
-	"header-backup":   {"save the header: --header-backup-file F DEVICE", luksHeaderBackup},
-	"header-restore":  {"restore a header: --header-backup-file F DEVICE", luksHeaderRestore},
-	"repair":          {"rewrite both header copies from the valid one: DEVICE", luksRepair},
+	"format":           {"create a LUKS2 header: [flags] --key-file F DEVICE", luksFormat},
+	"test-passphrase":  {"exit 0 if a keyslot opens: --key-file F DEVICE", luksTestPassphrase},
+	"dump":             {"print the header: [--json] DEVICE", luksDump},
+	"add-key":          {"add a keyslot: --key-file OLD|--volume-key-file VK DEVICE NEWKEYFILE", luksAddKey},
+	"remove-key":       {"remove the keyslot a key opens: --key-file F DEVICE", luksRemoveKey},
+	"change-key":       {"change a passphrase: --key-file OLD DEVICE NEWKEYFILE", luksChangeKey},
+	"kill-slot":        {"remove a keyslot: DEVICE SLOT", luksKillSlot},
+	"token":            {"tokens: add --json-file F DEVICE | remove --token-id N DEVICE | list DEVICE", luksToken},
+	"header-backup":    {"save the header: --header-backup-file F DEVICE", luksHeaderBackup},
+	"header-restore":   {"restore a header: --header-backup-file F DEVICE", luksHeaderRestore},
+	"repair":           {"rewrite both header copies from the valid one: DEVICE", luksRepair},
+	"add-recovery-key": {"add a systemd-style recovery key and print it: --key-file F DEVICE", luksAddRecoveryKey},
 }
 
 func runLuks(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -298,3 +298,30 @@ func kdfCost(k luks2.KDF) string {
 	}
 	return fmt.Sprintf("time %d memory %d KiB cpus %d", k.Time, k.Memory, k.CPUs)
 }
+
+func luksAddRecoveryKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks add-recovery-key", stderr)
+	keyFile := fs.String("key-file", "", "existing passphrase `file`")
+	vkFile := fs.String("volume-key-file", "", "unlock with the raw volume key in this `file`")
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	f, h, err := openHeader(pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	vk, err := luksVolumeKey(f, h, *keyFile, *vkFile)
+	if err != nil {
+		return err
+	}
+	defer vk.Destroy()
+	key, id, err := h.AddRecoveryKey(f, vk.Bytes(), nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "Recovery key added to keyslot %d.\n", id)
+	fmt.Fprintln(stdout, key)
+	return nil
+}

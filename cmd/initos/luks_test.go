@@ -95,6 +95,9 @@ func TestLuksCLI(t *testing.T) {
 		t.Errorf("token list = %q", out)
 	}
 	mustLuks(t, "token", "remove", "--token-id", "0", img)
+	rk := strings.TrimSpace(mustLuks(t, "add-recovery-key", "--key-file", key("three"), img))
+	mustLuks(t, "test-passphrase", "--key-file", key(rk), img)
+	mustLuks(t, "kill-slot", img, "0")
 	dump := mustLuks(t, "dump", img)
 	for _, want := range []string{"UUID: " + uuid, "Label: sys", "Keyslot 1:"} {
 		if !strings.Contains(strings.Join(strings.Fields(dump), " "), want) {

@@ -105,7 +105,7 @@ func TestUKICLIErrors(t *testing.T) {
 		t.Errorf("failed build left an output file: %v", err)
 	}
 	runUKICLI(t, true, "sign", "--key", ukiTestKey, filepath.Join(dir, "vmlinuz")) // no --cert
-	runUKICLI(t, true, "inspect", filepath.Join(dir, "initrd"))                   // not a PE
+	runUKICLI(t, true, "inspect", filepath.Join(dir, "initrd"))                    // not a PE
 }
 
 // TestUKICLISbverify: the oracle accepts what `initos uki build --key` signs.

@@ -24,7 +24,7 @@ import (
 type Swtpm struct {
 	Dir    string // state directory (absolute)
 	Socket string // Unix socket (raw TPM command framing)
-	Host   string // TCP host and port (simulator framing; control on Port+1)
+	Host   string // TCP host and port (control channel on Port+1)
 	Port   int
 }
 

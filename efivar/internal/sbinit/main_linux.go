@@ -5,9 +5,12 @@
 //   - enroll: writes /keys/db.auth, /keys/KEK.auth and /keys/PK.auth with
 //     efivar.Enroll (the machine must be in setup mode);
 //   - report: only reports;
+//   - addnext: reports, then (once: when no "InitOS B" entry exists) adds a
+//     Boot#### entry "InitOS B" for \EFI\Linux\b.efi (a short-form File
+//     Path device path), keeps it last in BootOrder and sets BootNext to it;
 //
 // then prints one line "INITOS-SB: SecureBoot=N SetupMode=N db=SUBJECTS
-// cmdline=MARKER" (or "INITOS-SB: error: ...") on the console and powers
+// marker=MARKER BootCurrent=XXXX" (or "INITOS-SB: error: ...") on the console and powers
 // off. MARKER is the value of initos.marker= on the command line.
 package main
 
@@ -56,7 +59,44 @@ func run() error {
 			return err
 		}
 	}
-	return report(store, args["initos.marker"])
+	if err := report(store, args["initos.marker"]); err != nil {
+		return err
+	}
+	if args["initos.sbtest"] == "addnext" {
+		return addNext(store)
+	}
+	return nil
+}
+
+func addNext(store efivar.Store) error {
+	entries, err := efivar.BootEntries(store)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Option.Description == "InitOS B" {
+			return nil
+		}
+	}
+	order, err := efivar.BootOrder(store)
+	if err != nil {
+		return err
+	}
+	n, err := efivar.AddBootEntry(store, &efivar.LoadOption{
+		Attributes: efivar.LoadOptionActive, Description: "InitOS B",
+		FilePath: efivar.DevicePath{efivar.FilePathNode(`\EFI\Linux\b.efi`)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := efivar.SetBootOrder(store, append(order, n)); err != nil {
+		return err
+	}
+	if err := efivar.SetBootNext(store, n); err != nil {
+		return err
+	}
+	fmt.Printf("INITOS-SB-NEXT: %s\n", efivar.BootName(n))
+	return nil
 }
 
 func parseCmdline(s string) map[string]string {
@@ -87,8 +127,13 @@ func report(store efivar.Store, marker string) error {
 	}
 	var db []string
 	for _, c := range st.DB {
-		db = append(db, strings.ReplaceAll(c.Subject.CommonName, " ", "_"))
+		db = append(db, strings.ReplaceAll(c.Subject.String(), " ", "_"))
 	}
-	fmt.Printf("\nINITOS-SB: SecureBoot=%d SetupMode=%d db=%s marker=%s\n", st.SecureBoot, st.SetupMode, strings.Join(db, ","), marker)
+	cur, _, err := efivar.BootCurrent(store)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nINITOS-SB: SecureBoot=%d SetupMode=%d db=%s marker=%s BootCurrent=%04X\n",
+		st.SecureBoot, st.SetupMode, strings.Join(db, ","), marker, cur)
 	return nil
 }

@@ -1,0 +1,48 @@
+// Package image installs OCI and Docker images as btrfs subvolumes, the
+// root filesystems of InitOS hosts, containers and VMs.
+//
+// Sources (Resolve): a registry reference (credentials from the docker
+// config through authn.DefaultKeychain), "oci:DIR" (an OCI image layout)
+// and "docker-archive:FILE[:TAG]" (a `docker save` tarball). A
+// multi-platform index resolves to the host's platform or the one asked
+// for. Fetching, manifests and layouts come from go-containerregistry; the
+// unpacking is our own.
+//
+// Unpacking (image-spec layer.md, "Applying Changesets" and "Whiteouts")
+// applies each layer tar to a writable btrfs snapshot of the layer below:
+// regular files, directories, symlinks, hard links, character and block
+// devices and fifos, with owner, mode (set-id bits included), mtime and
+// extended attributes (PAX SCHILY.xattr.*, security.capability included,
+// set after chown, which clears it); ".wh.NAME" deletes NAME and
+// ".wh..wh..opq" empties its directory, of lower-layer entries only. Every
+// path is resolved under the root with openat2(RESOLVE_IN_ROOT): names with
+// ".." or a leading "/" are refused (CleanPath), and a symlink, even in a
+// lower layer, can never lead a later entry or a hard link outside the
+// root. Entries, file sizes, total bytes, xattr sizes and layers are
+// bounded (Limits). While the tar is applied the compressed blob is hashed
+// against the layer digest and the uncompressed stream against the diffID
+// from the config; a mismatch discards the work. Regular files are written
+// by a bounded pool of workers while one goroutine reads the tar; nothing
+// is fsynced per file: the filesystem is synced once per layer, before
+// the layer is committed.
+//
+// Store layout and atomicity (Store): STORE/layers/sha256-<chainid> are
+// read-only subvolumes, one per layer stack (chain id, image-spec
+// config.md), so a new image version unpacks only the layers it does not
+// share; STORE/images/sha256-<manifest digest> is a read-only snapshot of
+// the top layer; STORE/roots/<name> are writable snapshots (Root);
+// STORE/index.json maps names to digests. Work happens in a .tmp-*
+// subvolume beside its destination and a rename commits it (a read-only
+// subvolume can be renamed only within its parent directory); a failed
+// install removes what it made, and leftovers of an interrupted one are
+// removed by the next operation, under flock(STORE/.lock).
+//
+// The host-root config (Config, ParseConfig, WriteConfigFile) is the file
+// initos.conf in the top level (subvolume 5) of the btrfs filesystem,
+// lines of key=value; root= names the root subvolume relative to the top
+// level. The initrd mounts subvolid=5, reads it and mounts subvol=ROOT.
+//
+// Left out: image signing/verification policies (see the signed UKI and
+// dm-verity parts of InitOS), pushing, building images, user-namespace id
+// shifting, and running containers.
+package image
