@@ -3,7 +3,10 @@ package efivar
 import (
 	"bytes"
 	"crypto/x509"
+	"os"
 	"testing"
+
+	"initos/authenticode"
 )
 
 func FuzzLoadOption(f *testing.F) {
@@ -33,14 +36,39 @@ func FuzzLoadOption(f *testing.F) {
 	})
 }
 
+// FuzzSignatureLists feeds arbitrary bytes to the signature list and the
+// authenticated payload decoders. Seeds are signed with the fixed test key
+// of ../authenticode/testdata (generating keys in every fuzz worker would
+// dominate the run).
 func FuzzSignatureLists(f *testing.F) {
-	k := testKeys(f)
-	p, err := k.Payloads(testTime)
+	keyPEM, err := os.ReadFile("../authenticode/testdata/db.key")
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(p.DBList)
-	f.Add(p.DB)
+	certPEM, err := os.ReadFile("../authenticode/testdata/db.crt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	key, err := authenticode.ParsePrivateKey(keyPEM)
+	if err != nil {
+		f.Fatal(err)
+	}
+	certs, err := authenticode.ParseCertificates(certPEM)
+	if err != nil {
+		f.Fatal(err)
+	}
+	esl, err := AppendSignatureLists(nil, X509List(testOwner, certs[0]),
+		SignatureList{Type: CertSHA256, Signatures: []Signature{{testOwner, make([]byte, 32)}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	auth, err := SignUpdate("db", ImageSecurityDB, AuthAttributes, testTime, esl, key, certs[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(esl)
+	f.Add(auth)
+	trusted := []*x509.Certificate{certs[0]}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if lists, err := ParseSignatureLists(data); err == nil {
 			_, _ = Certificates(lists)
@@ -50,7 +78,7 @@ func FuzzSignatureLists(f *testing.F) {
 		}
 		if sp, err := ParseSignedPayload(data); err == nil {
 			_ = sp.Time.GoTime()
-			_, _ = VerifyUpdate("db", ImageSecurityDB, AuthAttributes, data, []*x509.Certificate{k.KEK.Cert})
+			_, _ = VerifyUpdate("db", ImageSecurityDB, AuthAttributes, data, trusted)
 		}
 	})
 }

@@ -18,11 +18,16 @@
 //     IV counted from the start of the keyslot area), PBKDFs argon2id,
 //     argon2i and pbkdf2, and the pbkdf2 digest of the volume key.
 //
-// Operations: [Format], [Header.Unlock], [Header.AddKey],
-// [Header.KillSlot], [Header.ChangeKey], tokens ([Header.AddToken],
-// [Header.RemoveToken]), header backup/restore, and recovery of a damaged
-// primary header from the secondary one ([ReadHeader] reports which check
-// failed on which copy; [Header.Write] repairs both).
+// Operations: [Format] / [FormatFile] (also detached headers),
+// [Header.Unlock] (keyslots in priority order), [Header.AddKey] (with the
+// volume key an existing passphrase unlocked), [Header.ChangeKey],
+// [Header.RemoveKey], [Header.KillSlot], tokens as raw JSON
+// ([Header.AddToken], [Header.RemoveToken], [Header.Tokens]), systemd-style
+// recovery keys ([Header.AddRecoveryKey]), header backup/restore
+// ([BackupFile], [RestoreFile]), recovery of a damaged primary header from
+// the secondary one ([ReadHeader] reports which check failed on which copy;
+// [Header.Write] repairs both), and dm-crypt activation through package
+// initos/dm ([Header.Activate], [Header.CryptTarget]).
 //
 // Writes update both header copies: the secondary first, then the primary.
 // Keyslot material is always written into an area no valid header refers to

@@ -229,3 +229,72 @@ func TestArgon2LimitBeforeAllocation(t *testing.T) {
 		t.Errorf("derive(huge memory) = %v, want ErrKDFLimit", err)
 	}
 }
+
+// crashDevice simulates a crash: the write at crashAt stores only its
+// first keep bytes and fails; later writes fail too.
+type crashDevice struct {
+	*os.File
+	crashAt int64
+	keep    int
+	crashed bool
+}
+
+func (d *crashDevice) WriteAt(p []byte, off int64) (int, error) {
+	if d.crashed {
+		return 0, errors.New("crashed")
+	}
+	if off == d.crashAt {
+		d.crashed = true
+		n, _ := d.File.WriteAt(p[:d.keep], off)
+		return n, errors.New("crash")
+	}
+	return d.File.WriteAt(p, off)
+}
+
+// TestCrashDuringWrite interrupts AddKey's header update at each point of
+// the documented order (secondary copy, then primary) and checks that the
+// volume still opens with the old passphrase, and with the new one when
+// the secondary made it to disk.
+func TestCrashDuringWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		atPrim  bool
+		keep    int
+		wantNew bool
+	}{
+		{"torn secondary", false, 1000, false},
+		{"secondary written, primary not", true, 0, true},
+		{"torn primary", true, 5000, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, f, h := formatted(t, FormatOptions{})
+			vk := unlockOK(t, h, f, "pass", 0)
+			at := int64(h.MetadataSize())
+			if tc.atPrim {
+				at = 0
+			}
+			d := &crashDevice{File: f, crashAt: at, keep: tc.keep}
+			if _, err := h.AddKey(d, vk, []byte("new"), KeyslotOptions{PBKDF: fastPBKDF["pbkdf2"]}); err == nil {
+				t.Fatal("AddKey on a crashing device succeeded")
+			}
+			h2, err := ReadHeader(f)
+			if err != nil {
+				t.Fatalf("ReadHeader after crash = %v", err)
+			}
+			if !h2.Damaged() {
+				t.Errorf("ReadHeader after crash reports no damage")
+			}
+			unlockOK(t, h2, f, "pass", 0)
+			_, _, err = h2.Unlock(f, []byte("new"))
+			if got := err == nil; got != tc.wantNew {
+				t.Errorf("Unlock(new) after crash: opened %v, want %v (%v)", got, tc.wantNew, err)
+			}
+			if err := h2.Write(f); err != nil {
+				t.Fatalf("repair: %v", err)
+			}
+			if h3, err := ReadHeader(f); err != nil || h3.Damaged() {
+				t.Errorf("ReadHeader after repair = %v, damaged", err)
+			}
+		})
+	}
+}

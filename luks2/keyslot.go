@@ -152,3 +152,13 @@ func (h *Header) VerifyVolumeKey(key []byte) error {
 	}
 	return nil
 }
+
+// KeyslotIDs returns the ids of the keyslots in use, ascending.
+func (h *Header) KeyslotIDs() []int {
+	var ids []int
+	for _, id := range sortedIDs(h.Meta.Keyslots) {
+		n, _ := strconv.Atoi(id)
+		ids = append(ids, n)
+	}
+	return ids
+}

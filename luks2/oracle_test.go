@@ -223,3 +223,62 @@ func TestTokensInterop(t *testing.T) {
 		t.Errorf("cryptsetup token export of removed token succeeded")
 	}
 }
+
+// TestCryptsetupEightKeyslots fills 8 keyslots with cryptsetup (one at a
+// high priority) and opens each with our code.
+func TestCryptsetupEightKeyslots(t *testing.T) {
+	img := newImage(t, 20<<20)
+	fast := pbkdfArgs(fastPBKDF["pbkdf2"])
+	if _, ok := cryptsetup(t, append(append([]string{"luksFormat", "--type", "luks2", "--key-file", keyFile(t, "k0")}, fast...), img)...); !ok {
+		t.Fatal("cryptsetup luksFormat failed")
+	}
+	for i := 1; i < 8; i++ {
+		args := append([]string{"luksAddKey", "--key-file", keyFile(t, "k0"), img, keyFile(t, "k"+strconv.Itoa(i))}, fast...)
+		if _, ok := cryptsetup(t, args...); !ok {
+			t.Fatalf("cryptsetup luksAddKey #%d failed", i)
+		}
+	}
+	if _, ok := cryptsetup(t, "config", "--priority", "prefer", "--key-slot", "6", img); !ok {
+		t.Fatal("cryptsetup config --priority failed")
+	}
+	want := dumpVolumeKey(t, img, keyFile(t, "k0"))
+	f := openFileRW(t, img)
+	h, err := ReadHeader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.KeyslotIDs(); len(got) != 8 || got[7] != 7 {
+		t.Errorf("KeyslotIDs() = %v, want 0..7", got)
+	}
+	if order := h.Meta.priorityOrder(); order[0] != "6" {
+		t.Errorf("priorityOrder() = %v, want keyslot 6 first", order)
+	}
+	for i := 0; i < 8; i++ {
+		vk, slot, err := h.Unlock(f, []byte("k"+strconv.Itoa(i)))
+		if err != nil || slot != i || !bytes.Equal(vk.Bytes(), want) {
+			t.Errorf("Unlock(k%d) = slot %d, %v", i, slot, err)
+		}
+		vk.Destroy()
+	}
+}
+
+// TestOursBenchmarkedPBKDF formats with benchmarked (not forced) PBKDF
+// costs; cryptsetup accepts the resulting parameters.
+func TestOursBenchmarkedPBKDF(t *testing.T) {
+	for _, p := range []PBKDF{
+		{Type: "argon2id", Memory: 1024, Parallel: 2, IterTime: 50e6},
+		{Type: "pbkdf2", Hash: "sha512", IterTime: 50e6},
+	} {
+		img := newImage(t, 20<<20)
+		f := openFileRW(t, img)
+		h, err := Format(f, []byte("bench"), FormatOptions{PBKDF: p})
+		if err != nil {
+			t.Fatalf("Format(%+v) = %v", p, err)
+		}
+		k := h.Meta.Keyslots["0"].KDF
+		t.Logf("%s: time %d iterations %d digest iterations %d", k.Type, k.Time, k.Iterations, h.Meta.Digests["0"].Iterations)
+		if _, ok := cryptsetup(t, "open", "--test-passphrase", "--key-file", keyFile(t, "bench"), img); !ok {
+			t.Errorf("cryptsetup rejects benchmarked %s keyslot", p.Type)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package luks2
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +120,8 @@ func ReadHeader(r io.ReaderAt) (*Header, error) {
 	case s.Binary.SeqID < p.Binary.SeqID:
 		p.SecondaryErr = fmt.Errorf("secondary header: %w: seqid %d, primary has %d", ErrStale, s.Binary.SeqID, p.Binary.SeqID)
 		return p, nil
+	case !sameMetadata(p.Meta, s.Meta):
+		p.SecondaryErr = fmt.Errorf("secondary header: metadata differs from the primary's with the same seqid %d", p.Binary.SeqID)
 	}
 	return p, nil
 }
@@ -134,4 +138,11 @@ func ReadHeaderFile(path string) (*Header, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return h, nil
+}
+
+// sameMetadata compares two parsed metadata objects by their encoding.
+func sameMetadata(a, b *Metadata) bool {
+	ea, err1 := json.Marshal(a)
+	eb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
 }

@@ -2,6 +2,9 @@ package tpm2
 
 import (
 	"bytes"
+	"errors"
+	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -56,8 +59,8 @@ func TestParsePCRs(t *testing.T) {
 	if got, err := ParsePCRs(""); err != nil || got == nil || len(got) != 0 {
 		t.Errorf(`ParsePCRs("") = %#v, %v, want empty non-nil`, got, err)
 	}
-	for _, in := range []string{"24", "-1", "x", "7+"} {
-		if _, err := ParsePCRs(in); err == nil && in != "7+" {
+	for _, in := range []string{"24", "-1", "x", "7+y"} {
+		if _, err := ParsePCRs(in); err == nil {
 			t.Errorf("ParsePCRs(%q) = nil error", in)
 		}
 	}
@@ -81,5 +84,55 @@ func TestTransports(t *testing.T) {
 	t.Logf("TPM commands per unseal (PCR policy, no PIN): %d", c.Count())
 	if c.Count() > 10 {
 		t.Errorf("Unseal sent %d commands, want at most 10", c.Count())
+	}
+}
+
+func TestOpenDefaultAbsent(t *testing.T) {
+	for _, p := range []string{DefaultDevice, FallbackDevice} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("%s exists on this machine", p)
+		}
+	}
+	if _, err := Open(Device{}); !errors.Is(err, ErrNoTPM) {
+		t.Errorf("Open(auto) without TPM devices = %v, want ErrNoTPM", err)
+	}
+}
+
+// TestStreamFraming checks both framings against a fake server, including
+// the failure paths: oversized length, non-zero simulator status.
+func TestStreamFraming(t *testing.T) {
+	rsp := []byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0}
+	for _, tc := range []struct {
+		name    string
+		f       framing
+		reply   []byte
+		wantErr string
+	}{
+		{"raw", framingRaw, rsp, ""},
+		{"raw-huge", framingRaw, []byte{0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}, "out of range"},
+		{"mssim", framingMSSim, append(append([]byte{0, 0, 0, 10}, rsp...), 0, 0, 0, 0), ""},
+		{"mssim-status", framingMSSim, append(append([]byte{0, 0, 0, 10}, rsp...), 0, 0, 0, 1), "simulator status 1"},
+		{"mssim-short", framingMSSim, []byte{0, 0, 0, 2, 1, 2}, "out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := net.Pipe()
+			defer c.Close()
+			go func() {
+				buf := make([]byte, 64)
+				s.Read(buf)
+				s.Write(tc.reply)
+				s.Close()
+			}()
+			got, err := newStream(c, tc.f).Send([]byte{0x80, 0x01, 0, 0, 0, 12, 0, 0, 1, 0x7e, 0, 0})
+			if tc.wantErr == "" {
+				if err != nil || !bytes.Equal(got, rsp) {
+					t.Errorf("Send = %x, %v, want %x", got, err, rsp)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Send = %v, want error containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }

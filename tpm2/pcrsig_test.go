@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -132,4 +133,31 @@ func FuzzParsePCRSignature(f *testing.F) {
 		}
 		_, _ = s.find(SHA256, []int{11}, make([]byte, 32), make([]byte, 32))
 	})
+}
+
+func TestParsePublicKeyPEMBad(t *testing.T) {
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		key  any
+		want string
+	}{
+		{"rsa-1024", &small.PublicKey, "1024 bits, want 2048..4096"},
+		{"ecdsa", &ec.PublicKey, "want RSA"},
+	} {
+		b, err := EncodePublicKeyPEM(tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParsePublicKeyPEM(b); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParsePublicKeyPEM(%s) = %v, want error containing %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := ParsePublicKeyPEM([]byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")); err == nil {
+		t.Error("ParsePublicKeyPEM(garbage DER) = nil error")
+	}
 }

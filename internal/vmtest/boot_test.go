@@ -14,13 +14,18 @@ import (
 	"initos/internal/testenv"
 )
 
-const persistMagic = "persists across boots"
+const (
+	persistMagic = "persists across boots"
+	bootFuncArg  = "vmtest.bootfunc=1" // added to the command line by a BootFunc
+)
 
 // TestVMOVMF boots through UEFI firmware with a TPM: the tier 3 setup
 // without Secure Boot (Debian's kernel is not signed by the snakeoil key).
 func TestVMOVMF(t *testing.T) {
 	vm := New(t, Config{Firmware: OVMF(), TPM: true})
-	vm.Run(t, "^TestGuest(EFI|TPM)$")
+	vm.RunBoot(t, "^TestGuest(EFI|TPM|Cmdline)$", func(kernel, initrd, cmdline string) (BootSpec, error) {
+		return BootSpec{Kernel: kernel, Initrd: initrd, Cmdline: cmdline + " " + bootFuncArg}, nil
+	})
 	if _, err := os.Stat(filepath.Join(vm.Machine.TPMStateDir(), "tpm2-00.permall")); err != nil {
 		t.Errorf("swtpm state after a boot: %v", err)
 	}
@@ -95,5 +100,29 @@ func TestVMReports(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("TestVMFailing output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestMachineSecureBootStarts checks that qemu accepts the Secure Boot
+// machine (q35, SMM, secure pflash, snakeoil vars): it must still be
+// running, waiting for a bootable disk, when the context ends.
+func TestMachineSecureBootStarts(t *testing.T) {
+	testenv.Tool(t, "qemu-system-x86_64")
+	fw := OVMFSecureBoot()
+	if _, err := os.Stat(fw.Code); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("ovmf is not installed: %v", err)
+		}
+		t.Skipf("ovmf is not installed: %v", err)
+	}
+	m, err := NewMachine(t.TempDir(), MachineConfig{MemoryMB: 256, Firmware: fw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := m.Boot(ctx, BootSpec{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Boot(Secure Boot OVMF, no disk) = %v, want qemu still running at the deadline\n%s\n%s", err, res.CommandLine(), res.Stderr)
 	}
 }

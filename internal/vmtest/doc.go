@@ -37,13 +37,15 @@
 //  4. Boots a Machine: qemu with the console on ttyS0 (kept in memory and
 //     in console.log) and the guest tests' output on ttyS1 (a file), per-test
 //     copies of Config.Disks as virtio disks, optionally swtpm and OVMF.
-//     Without firmware it boots the kernel's decompressed ELF vmlinux
-//     through its PVH entry point (extracted once, cached): ~2.5 s faster
-//     per boot under TCG than the bzImage's own decompressor.
+//     Without firmware and TPM it boots the kernel's decompressed ELF
+//     vmlinux through its PVH entry point (extracted once, cached): ~2.5 s
+//     faster per boot under TCG than the bzImage's own decompressor.
 //  5. The runner mounts /proc, /sys, /dev (devtmpfs), /tmp and /run, prints
 //     a start marker with its uptime, loads the modules, waits for the
 //     disks, runs the test binary with -test.v=test2json and
-//     INITOS_VMTEST=1, prints the exit status and powers off.
+//     INITOS_VMTEST=1, prints the exit status and restarts, which ends qemu
+//     (-no-reboot); a guest that does not end within 20 s of its exit
+//     status is killed.
 //  6. The host converts the output with `go tool test2json` and replays
 //     every guest test (and subtest) with its output and result. It logs
 //     the boot time; on failure, the qemu command line and the console tail.
@@ -58,6 +60,17 @@
 // the disks (BootSpec.Kernel empty, e.g. a signed UKI on an ESP under
 // OVMFSecureBoot). New + VM.Run give the same over the test plumbing: each
 // VM.Run call is one boot of the same machine.
+//
+// # Libraries
+//
+// The initramfs is written by initos/initramfs (zstd newc), modules are
+// resolved on the host and loaded in the guest by initos/kmod, test2json
+// conversion is `go tool test2json`. u-root's / hugelgupf's vmtest is not
+// used: it builds its initramfs with its own busybox tooling, boots through
+// its own qemu wrapper and has no notion of a machine whose disks, UEFI
+// variables and TPM state persist across boots, which the later InitOS
+// issues (install, reboot, unlock) need; what is needed here is ~1000
+// lines.
 //
 // Left out: networking, KVM (hangs on the CI machines), other
 // architectures, and 9p/virtiofs sharing (everything is in the initramfs).

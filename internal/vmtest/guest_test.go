@@ -74,6 +74,16 @@ func TestGuestEFI(t *testing.T) {
 	}
 }
 
+func TestGuestCmdline(t *testing.T) {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), bootFuncArg) {
+		t.Errorf("/proc/cmdline = %q, want it to contain %q (from the BootFunc)", b, bootFuncArg)
+	}
+}
+
 // persistOffset is where the multi-boot test writes on /dev/vda.
 const persistOffset = 8192
 

@@ -233,3 +233,20 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail(3 lines, 2) = %q, want %q", got, want)
 	}
 }
+
+func TestConsoleWatch(t *testing.T) {
+	exits := 0
+	w := &consoleWatch{t: t, onExit: func() { exits++ }}
+	for _, chunk := range []string{"SeaBIOS\r\nBooting..\x1b[2JINITOS-VMTE", "ST: runner start upt", "ime=1.87\r\n", "INITOS-VMTEST: exit 0\n", "INITOS-VMTEST: exit 0"} {
+		if n, err := w.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", chunk, n, err)
+		}
+	}
+	w.flush()
+	if w.started.IsZero() || w.uptime != "1.87" {
+		t.Errorf("consoleWatch: started %v uptime %q, want the marker seen with uptime 1.87", w.started, w.uptime)
+	}
+	if exits != 1 {
+		t.Errorf("consoleWatch: onExit called %d times, want 1", exits)
+	}
+}

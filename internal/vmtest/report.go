@@ -3,6 +3,7 @@ package vmtest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -115,6 +116,9 @@ func (g *guestTest) replay(t *testing.T) {
 		if out := testOutput(g.output.String()); out != "" {
 			fmt.Fprint(t.Output(), out)
 		}
+		if g.elapsed >= 100*time.Millisecond {
+			fmt.Fprintf(t.Output(), "(%v in the guest)\n", g.elapsed)
+		}
 		for _, c := range g.children {
 			c.replay(t)
 		}
@@ -178,6 +182,10 @@ func (vm *VM) report(t *testing.T, res *Result, bootErr error, cw *consoleWatch)
 		g.replay(t)
 	}
 	status, exited := exitStatus(res.Console)
+	if exited && errors.Is(bootErr, errNoEnd) {
+		t.Logf("vmtest: %v: qemu killed after %v", errNoEnd, exitGrace)
+		bootErr = nil
+	}
 	switch {
 	case bootErr != nil:
 		t.Errorf("vmtest: %v", bootErr)

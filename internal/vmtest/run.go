@@ -3,6 +3,7 @@ package vmtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,6 +94,19 @@ func workDir(t *testing.T) string {
 // package), reporting each as a subtest of t.
 func (vm *VM) Run(t *testing.T, run string) {
 	t.Helper()
+	vm.RunBoot(t, run, nil)
+}
+
+// BootFunc makes the BootSpec of one boot from the harness's parts: the
+// kernel (bzImage), the initramfs holding the runner and the tests, and
+// the kernel command line. A tier 3 test can, for instance, build a signed
+// UKI from them onto the machine's ESP disk and return a firmware boot.
+// Whatever boots, the runner must run as /init for results to come back.
+type BootFunc func(kernel, initrd, cmdline string) (BootSpec, error)
+
+// RunBoot is Run with the boot made by boot (nil: a direct kernel boot).
+func (vm *VM) RunBoot(t *testing.T, run string, boot BootFunc) {
+	t.Helper()
 	vm.boots++
 	bootDir := filepath.Join(vm.dir, fmt.Sprintf("run%d", vm.boots))
 	if err := os.MkdirAll(bootDir, 0o755); err != nil {
@@ -102,15 +116,31 @@ func (vm *VM) Run(t *testing.T, run string) {
 	if err := vm.writeInitrd(t, initrd, run); err != nil {
 		t.Fatal(err)
 	}
+	spec := BootSpec{Kernel: vm.bootKernel(t), Initrd: initrd, Cmdline: vm.cmdline()}
+	if boot != nil {
+		var err error
+		if spec, err = boot(vm.kernel.Image, initrd, spec.Cmdline); err != nil {
+			t.Fatalf("vmtest: make the boot: %v", err)
+		}
+	}
 	ctx, cancel := vm.context(t)
 	defer cancel()
-	cw := &consoleWatch{t: t, verbose: os.Getenv(envVerbose) == "1"}
-	res, err := vm.Machine.Boot(ctx, BootSpec{
-		Kernel: vm.bootKernel(t), Initrd: initrd, Cmdline: vm.cmdline(), Console: cw,
-	})
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	cw := &consoleWatch{t: t, verbose: os.Getenv(envVerbose) == "1", onExit: func() {
+		time.AfterFunc(exitGrace, func() { stop(errNoEnd) })
+	}}
+	spec.Console = cw
+	res, err := vm.Machine.Boot(ctx, spec)
 	cw.flush()
 	vm.report(t, res, err, cw)
 }
+
+// exitGrace is how long the guest may take to end after the runner
+// printed its exit status; then qemu is killed (errNoEnd).
+const exitGrace = 20 * time.Second
+
+var errNoEnd = errors.New("the guest did not end after the runner's exit status")
 
 // context bounds one boot by Config.Timeout and by the go test deadline.
 func (vm *VM) context(t *testing.T) (context.Context, context.CancelFunc) {
@@ -127,7 +157,9 @@ func (vm *VM) context(t *testing.T) (context.Context, context.CancelFunc) {
 // bootKernel returns the kernel image to boot: the PVH vmlinux (faster)
 // when booting without firmware, else the bzImage.
 func (vm *VM) bootKernel(t *testing.T) string {
-	if vm.cfg.Firmware != nil || os.Getenv(envNoPVH) == "1" {
+	// With a TPM, SeaBIOS's TPM setup and the PVH loader clash: the guest
+	// finds corrupt ACPI tables (no ACPI, hence no TPM). Use the bzImage.
+	if vm.cfg.Firmware != nil || vm.cfg.TPM || os.Getenv(envNoPVH) == "1" {
 		return vm.kernel.Image
 	}
 	p, err := pvhKernel(vm.kernel.Image)
@@ -222,6 +254,8 @@ type consoleWatch struct {
 	partial []byte
 	started time.Time // when the start marker arrived
 	uptime  string    // guest uptime printed with the marker
+	onExit  func()    // called once when the exit marker arrives
+	exited  bool
 }
 
 func (w *consoleWatch) Write(p []byte) (int, error) {
@@ -242,6 +276,12 @@ func (w *consoleWatch) line(s string) {
 	if i := strings.Index(s, plan.StartMarker); i >= 0 && w.started.IsZero() {
 		w.started = time.Now()
 		w.uptime = strings.TrimPrefix(strings.TrimSpace(s[i+len(plan.StartMarker):]), "uptime=")
+	}
+	if strings.Contains(s, plan.ExitMarker) && !w.exited {
+		w.exited = true
+		if w.onExit != nil {
+			w.onExit()
+		}
 	}
 	if w.verbose {
 		w.t.Logf("console: %s", s)

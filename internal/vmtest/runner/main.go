@@ -1,8 +1,11 @@
+//go:build linux
+
 // Command runner is the /init of the vmtest harness VM: it mounts the
 // pseudo filesystems, loads the kernel modules of the plan, runs the guest
 // test binary with its output on the data channel (ttyS1), prints the exit
-// status on the console and powers the machine off. It is a static Go
-// program with no dependency on anything in the initramfs but the plan.
+// status on the console and restarts the machine, which ends qemu
+// (-no-reboot). It is a static Go program that needs nothing in the
+// initramfs but the plan and the files it names.
 package main
 
 import (

@@ -141,13 +141,16 @@ func drain(f *os.File) {
 	unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
 }
 
-// finish prints the exit marker and powers off; PID 1 must never exit.
+// finish prints the exit marker and ends the VM; PID 1 must never exit.
+// It restarts rather than powers off: qemu runs with -no-reboot, so a
+// restart ends it too, and it works without ACPI (keyboard controller,
+// triple fault), where a power off degrades to a halt that never ends.
 func finish(status int) {
 	fmt.Printf("%s%d\n", plan.ExitMarker, status)
 	drain(os.Stdout)
 	unix.Sync()
-	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
-		fmt.Fprintln(os.Stderr, "vmtest runner: power off:", err)
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {
+		fmt.Fprintln(os.Stderr, "vmtest runner: restart:", err)
 	}
 	select {}
 }
