@@ -175,9 +175,6 @@ func verityMakeFile(b *testing.B, path string, size int64) string {
 	// holds large folios, which map faster than 4 KiB pages.
 	rng := rand.NewChaCha8([32]byte{1})
 	buf := make([]byte, 1<<20)
-	if os.Getenv("VERITY_SMALLW") == "1" {
-		buf = buf[:32<<10]
-	}
 	for done := int64(0); done < size; done += int64(len(buf)) {
 		rng.Read(buf)
 		if _, err := f.Write(buf[:min(int64(len(buf)), size-done)]); err != nil {

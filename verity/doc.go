@@ -28,8 +28,8 @@
 // # Performance
 //
 // Format and Verify stream the data through an io.ReaderAt in 2 MiB reads
-// (an *os.File on Linux is mapped in 2 MiB windows with MAP_POPULATE
-// instead, which saves the copy) and hash the leaf level on GOMAXPROCS
+// (an *os.File on Linux is mapped read-only instead, which saves the copy;
+// each hashed window is dropped from the page table again) and hash the leaf level on GOMAXPROCS
 // workers, each taking whole runs of leaf hash blocks and reusing its
 // buffers and hash.Hash. Only the digests of the leaf hash blocks and the upper levels
 // are kept in memory: dataSize / dataBlockSize / hashesPerBlock digests

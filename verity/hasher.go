@@ -1,7 +1,6 @@
 package verity
 
 import (
-	"os"
 	"fmt"
 	"hash"
 	"io"
@@ -123,14 +122,8 @@ func (w *leafWorker) hashBlocks(out, buf []byte, rel uint64) (err error) {
 // pass; the error of the lowest unit is returned. skip(u) lets Verify stop
 // early once a lower unit found corruption.
 func (r *Result) leafPass(data io.ReaderAt, visit func(w *leafWorker, u uint64) error, skip func(u uint64) bool) error {
-	var src blockSource
-	if f, ok := data.(*os.File); ok && os.Getenv("VERITY_WHOLE") == "1" {
-		ws := wholeSourceFor(f, r.DataSize())
-		defer ws.close()
-		src = ws
-	} else {
-		src = newSource(data)
-	}
+	src := newSource(data, r.DataSize())
+	defer src.close()
 	g := r.unitBlocks()
 	units := (r.Levels[0].Blocks + g - 1) / g
 	workers := int(min(uint64(runtime.GOMAXPROCS(0)), units))

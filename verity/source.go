@@ -3,16 +3,18 @@ package verity
 import (
 	"fmt"
 	"io"
-	"os"
 )
 
 // blockSource hands a leaf worker the data bytes at an offset: copied into
-// the worker's buffer (any io.ReaderAt) or, on Linux for an *os.File,
-// mapped from the page cache without a copy (mmapSource).
+// the worker's buffer (any io.ReaderAt) or, on Linux for an *os.File, a
+// window of a read-only mapping of the file (mapSource), which saves the
+// copy.
 type blockSource interface {
-	// view returns len(buf) bytes at off (in buf or in a mapping) and a
+	// view returns len(buf) bytes at off (in buf or in the mapping) and a
 	// function releasing them.
 	view(buf []byte, off int64) ([]byte, func(), error)
+	// close releases the source when the pass is over.
+	close()
 }
 
 // readerSource copies through io.ReaderAt.
@@ -22,9 +24,11 @@ func (s readerSource) view(buf []byte, off int64) ([]byte, func(), error) {
 	return buf, func() {}, readFull(s.r, buf, off)
 }
 
-// newSource picks the fastest source for data (see source_linux.go).
-func newSource(data io.ReaderAt) blockSource {
-	if s := mmapSourceFor(data); s != nil && os.Getenv("VERITY_READ") != "1" {
+func (readerSource) close() {}
+
+// newSource picks the fastest source for the first size bytes of data.
+func newSource(data io.ReaderAt, size int64) blockSource {
+	if s := mapSourceFor(data, size); s != nil {
 		return s
 	}
 	return readerSource{data}

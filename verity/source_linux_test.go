@@ -8,33 +8,39 @@ import (
 	"testing"
 )
 
-func TestMmapSourceView(t *testing.T) {
+func TestMapSourceView(t *testing.T) {
 	want := make([]byte, 3*4096)
 	for i := range want {
 		want[i] = byte(i * 13)
 	}
 	path := filepath.Join(t.TempDir(), "data")
 	writeFile(t, path, want)
-	f := openFile(t, path)
-	src := mmapSourceFor(f)
+	src := mapSourceFor(openFile(t, path), int64(len(want)))
 	if src == nil {
-		t.Fatal("mmapSourceFor(*os.File) = nil")
+		t.Fatal("mapSourceFor(*os.File) = nil")
 	}
+	defer src.close()
 	for _, off := range []int64{0, 100, 4096, 5000} {
 		got, release, err := src.view(make([]byte, 2000), off)
 		if err != nil || !bytes.Equal(got, want[off:off+2000]) {
 			t.Errorf("view(2000, %d) = %v, want file bytes", off, err)
 		}
 		release()
+		if got, _, _ := src.view(make([]byte, 2000), off); !bytes.Equal(got, want[off:off+2000]) {
+			t.Errorf("view(2000, %d) after release differs", off)
+		}
 	}
-	if mmapSourceFor(bytes.NewReader(want)) != nil {
-		t.Errorf("mmapSourceFor(bytes.Reader) != nil, want nil")
+	if _, _, err := src.view(make([]byte, 10), int64(len(want))-5); err == nil {
+		t.Errorf("view beyond the mapping = nil error")
+	}
+	if mapSourceFor(bytes.NewReader(want), int64(len(want))) != nil {
+		t.Errorf("mapSourceFor(bytes.Reader) != nil, want nil")
 	}
 }
 
-// TestMmapFault: a mapped file truncated under the hasher gives an error,
+// TestMapFault: a mapped file truncated under the hasher gives an error,
 // not a crash.
-func TestMmapFault(t *testing.T) {
+func TestMapFault(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "data")
 	writeFile(t, path, make([]byte, 16*4096))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -46,7 +52,8 @@ func TestMmapFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := mmapSourceFor(f)
+	src := mapSourceFor(f, 16*4096)
+	defer src.close()
 	w := r.newLeafWorker(src)
 	buf, release, err := src.view(w.rbuf[:16*4096], 0)
 	if err != nil {

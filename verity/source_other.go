@@ -4,5 +4,5 @@ package verity
 
 import "io"
 
-// mmapSourceFor maps files only on Linux.
-func mmapSourceFor(io.ReaderAt) blockSource { return nil }
+// mapSourceFor maps files only on Linux.
+func mapSourceFor(io.ReaderAt, int64) blockSource { return nil }

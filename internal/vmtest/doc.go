@@ -59,7 +59,9 @@
 // qemu, for a direct kernel boot (BootSpec.Kernel) or a firmware boot from
 // the disks (BootSpec.Kernel empty, e.g. a signed UKI on an ESP under
 // OVMFSecureBoot). New + VM.Run give the same over the test plumbing: each
-// VM.Run call is one boot of the same machine.
+// VM.Run call is one boot of the same machine; VM.RunBoot lets a test turn
+// the harness's kernel, initramfs and command line into another boot (a
+// signed UKI on the ESP under Secure Boot) and still get the results.
 //
 // # Libraries
 //
