@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -111,6 +112,7 @@ const test2jsonSample = `{"Action":"start"}
 {"Action":"output","Test":"TestA","Output":"=== RUN   TestA\n"}
 {"Action":"run","Test":"TestA/sub"}
 {"Action":"output","Test":"TestA/sub","Output":"    a_test.go:9: in sub\n"}
+{"Action":"output","Test":"TestA/sub","Output":"    --- FAIL: TestA/sub (0.50s)\n"}
 {"Action":"fail","Test":"TestA/sub","Elapsed":0.5}
 {"Action":"fail","Test":"TestA","Elapsed":0.6}
 {"Action":"run","Test":"TestSkip"}
@@ -142,12 +144,15 @@ func TestBuildResults(t *testing.T) {
 	}
 	want := []summary{
 		{"TestA", "fail", "=== RUN   TestA\n"},
-		{"sub", "fail", "    a_test.go:9: in sub\n"},
+		{"sub", "fail", "    a_test.go:9: in sub\n    --- FAIL: TestA/sub (0.50s)\n"},
 		{"TestCrash", "", ""},
 		{"TestSkip", "skip", "    a_test.go:20: not in VM: needs a GPU\n--- SKIP: TestSkip (0.00s)\n"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("buildResults() diff (-want +got):\n%s", diff)
+	}
+	if got := r.byName["TestA/sub"].elapsed; got != 500*time.Millisecond {
+		t.Errorf("buildResults(): TestA/sub elapsed %v, want 500ms from its --- FAIL line", got)
 	}
 	if len(r.top) != 3 || len(r.top[0].children) != 1 {
 		t.Errorf("buildResults(): %d top-level tests, %d children of TestA, want 3 and 1", len(r.top), len(r.top[0].children))

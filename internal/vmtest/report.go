@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +16,9 @@ import (
 
 // event is one test2json record (cmd/test2json).
 type event struct {
-	Action  string
-	Test    string
-	Output  string
-	Elapsed float64
+	Action string
+	Test   string
+	Output string
 }
 
 // decodeEvents converts the guest's `-test.v=test2json` output to events
@@ -56,6 +56,10 @@ func parseEvents(r io.Reader) ([]event, error) {
 	}
 }
 
+// resultLine matches the line ending a test, "--- PASS: TestX (0.30s)":
+// test2json passes the duration through only there.
+var resultLine = regexp.MustCompile(`^\s*--- (?:PASS|FAIL|SKIP): \S+ \(([0-9.]+)s\)`)
+
 // guestTest is one guest test (or subtest) and what it printed.
 type guestTest struct {
 	name     string // last element of the full name
@@ -85,9 +89,12 @@ func buildResults(evs []event) *results {
 		switch e.Action {
 		case "output":
 			g.output.WriteString(e.Output)
+			if m := resultLine.FindStringSubmatch(e.Output); m != nil {
+				secs, _ := strconv.ParseFloat(m[1], 64)
+				g.elapsed = time.Duration(secs * float64(time.Second))
+			}
 		case "pass", "fail", "skip":
 			g.action = e.Action
-			g.elapsed = time.Duration(e.Elapsed * float64(time.Second))
 		}
 	}
 	return r
