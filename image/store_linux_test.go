@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"initos/btrfsioctl"
+	"initos/internal/testenv"
 )
 
 // startRegistry serves an in-memory registry on loopback and returns its
@@ -257,10 +258,7 @@ func TestRootAndInterrupted(t *testing.T) {
 
 // TestBusyboxRoot unpacks a busybox-static root and runs a shell in it.
 func TestBusyboxRoot(t *testing.T) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox not installed (apt-get install busybox-static)")
-	}
+	bb := testenv.Tool(t, "busybox")
 	out, _ := exec.Command("file", "-L", bb).Output()
 	if len(out) > 0 && !strings.Contains(string(out), "statically linked") && !strings.Contains(string(out), "static-pie") {
 		t.Skipf("busybox is not static: %s", out)
