@@ -25,7 +25,7 @@ type PCRSignature map[string][]PCRSignatureEntry
 // PCRSignatureEntry is one signed PolicyPCR digest.
 type PCRSignatureEntry struct {
 	PCRs []int  `json:"pcrs"` // covered PCRs
-	PKFP string `json:"pkfp"` // hex SHA-256 of the DER SubjectPublicKeyInfo
+	PKFP string `json:"pkfp"` // hex Fingerprint of the signing key
 	Pol  string `json:"pol"`  // hex PolicyPCR digest (the approved policy)
 	Sig  string `json:"sig"`  // base64 RSASSA-PKCS1-v1_5 SHA-256 signature over pol
 }
@@ -128,13 +128,15 @@ func (s PCRSignature) find(bank Bank, pcrs []int, fp, pol []byte) ([]byte, error
 }
 
 // Fingerprint is the key fingerprint systemd uses in "pkfp": SHA-256 of
-// the DER SubjectPublicKeyInfo.
+// OpenSSL's i2d_PublicKey encoding, which for RSA is the PKCS #1
+// RSAPublicKey DER (not the SubjectPublicKeyInfo: checked against
+// `systemd-measure sign` 252 in initos/uki's tests).
 func Fingerprint(pub crypto.PublicKey) ([]byte, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, fmt.Errorf("fingerprint public key: %w", err)
+	rk, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("fingerprint public key: %T, want RSA", pub)
 	}
-	d := sha256.Sum256(der)
+	d := sha256.Sum256(x509.MarshalPKCS1PublicKey(rk))
 	return d[:], nil
 }
 

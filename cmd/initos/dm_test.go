@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,14 +11,6 @@ import (
 	"initos/dm"
 	"initos/verity"
 )
-
-// dmCLI runs initos with args and returns stdout and the error.
-func dmCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, &stdout, &stderr)
-	return stdout.String(), err
-}
 
 // TestDMCLIUsage: every bad command line is a usage error (exit 2),
 // found before the kernel is asked anything.
@@ -50,7 +41,7 @@ func TestDMCLIUsage(t *testing.T) {
 		{[]string{"verity", "close"}, "wrong number of arguments"},
 	}
 	for _, tt := range tests {
-		_, err := dmCLI(t, tt.args...)
+		_, err := runCLI(t, tt.args...)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("initos %q = %v, want a usage error containing %q", tt.args, err, tt.want)
 		}
@@ -59,7 +50,7 @@ func TestDMCLIUsage(t *testing.T) {
 
 func TestVerityOpenMissingFiles(t *testing.T) {
 	dir := t.TempDir()
-	_, err := dmCLI(t, "verity", "open", "n", filepath.Join(dir, "data"), filepath.Join(dir, "hash"), "abcd")
+	_, err := runCLI(t, "verity", "open", "n", filepath.Join(dir, "data"), filepath.Join(dir, "hash"), "abcd")
 	if !errors.Is(err, os.ErrNotExist) || errors.Is(err, errUsage) {
 		t.Errorf("verity open with missing files = %v, want a not-exist error", err)
 	}

@@ -52,15 +52,6 @@ func dmGuestFormat(t *testing.T, dataPath, hashPath string, off int64, p verity.
 	return r
 }
 
-func dmGuestCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := dmCLI(t, args...)
-	if err != nil {
-		t.Fatalf("initos %s: %v", strings.Join(args, " "), err)
-	}
-	return out
-}
-
 // dmGuestRead reads n bytes of path, returning the first error.
 func dmGuestRead(path string, n int) ([]byte, error) {
 	f, err := os.Open(path)
@@ -128,23 +119,23 @@ func TestGuestDMVerityOpen(t *testing.T) {
 			}
 			r := dmGuestFormat(t, dataArg, hashPath, tt.off, tt.p)
 			args := append([]string{"verity", "open", "vcli", dataArg, hashPath, r.RootHashHex()}, tt.flags...)
-			dmGuestCLI(t, args...)
+			mustRun(t, args...)
 			t.Cleanup(func() { dm.RemoveDevice("vcli") })
 			got, err := dmGuestRead(dm.NodePath("vcli"), len(data))
 			if err != nil || !bytes.Equal(got, data) {
 				t.Errorf("read /dev/mapper/vcli: err %v, want the data file", err)
 			}
-			if st := dmGuestCLI(t, "dm", "status", "vcli"); st != "0 2048 verity V\n" {
+			if st := mustRun(t, "dm", "status", "vcli"); st != "0 2048 verity V\n" {
 				t.Errorf("dm status = %q, want %q", st, "0 2048 verity V\n")
 			}
-			if ls := dmGuestCLI(t, "dm", "ls"); !strings.HasPrefix(ls, "vcli\t(") {
+			if ls := mustRun(t, "dm", "ls"); !strings.HasPrefix(ls, "vcli\t(") {
 				t.Errorf("dm ls = %q, want vcli", ls)
 			}
-			if tb := dmGuestCLI(t, "dm", "table", "vcli"); !strings.Contains(tb, r.RootHashHex()+" "+r.SaltHex()) {
+			if tb := mustRun(t, "dm", "table", "vcli"); !strings.Contains(tb, r.RootHashHex()+" "+r.SaltHex()) {
 				t.Errorf("dm table = %q, want root %s and salt %s", tb, r.RootHashHex(), r.SaltHex())
 			}
-			dmGuestCLI(t, "verity", "close", "vcli")
-			if ls := dmGuestCLI(t, "dm", "ls"); ls != "No devices found\n" {
+			mustRun(t, "verity", "close", "vcli")
+			if ls := mustRun(t, "dm", "ls"); ls != "No devices found\n" {
 				t.Errorf("dm ls after close = %q, want none", ls)
 			}
 			dmGuestLoopsFree(t, dir)
@@ -161,8 +152,8 @@ func TestGuestDMVerityWrongRoot(t *testing.T) {
 	r := dmGuestFormat(t, dataPath, hashPath, 0, verity.Params{})
 	wrong := bytes.Clone(r.RootHash)
 	wrong[0] ^= 1
-	dmGuestCLI(t, "verity", "open", "vbad", dataPath, hashPath, hex.EncodeToString(wrong))
-	defer dmGuestCLI(t, "verity", "close", "vbad")
+	mustRun(t, "verity", "open", "vbad", dataPath, hashPath, hex.EncodeToString(wrong))
+	defer mustRun(t, "verity", "close", "vbad")
 	if _, err := dmGuestRead(dm.NodePath("vbad"), len(data)); !errors.Is(err, unix.EIO) {
 		t.Errorf("read with a wrong root hash: err = %v, want EIO", err)
 	}
@@ -180,25 +171,25 @@ func TestGuestDMCreate(t *testing.T) {
 	}
 	defer l.Close()
 	key := strings.Repeat("0123456789abcdef", 8)
-	dmGuestCLI(t, "dm", "create", "lin", "--table", "0 128 linear "+l.Path+" 8")
-	dmGuestCLI(t, "dm", "create", "cr", "--table", "0 128 crypt aes-xts-plain64 "+key+" 0 "+l.Path+" 256")
+	mustRun(t, "dm", "create", "lin", "--table", "0 128 linear "+l.Path+" 8")
+	mustRun(t, "dm", "create", "cr", "--table", "0 128 crypt aes-xts-plain64 "+key+" 0 "+l.Path+" 256")
 	tableFile := filepath.Join(dir, "table")
 	if err := os.WriteFile(tableFile, []byte("# read-only\n0 64 linear "+l.Path+" 0\n64 64 linear "+l.Path+" 1024\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dmGuestCLI(t, "dm", "create", "ro", "--readonly", "--table-file", tableFile, "--uuid", "INITOS-TEST-ro")
+	mustRun(t, "dm", "create", "ro", "--readonly", "--table-file", tableFile, "--uuid", "INITOS-TEST-ro")
 
-	if got, want := dmGuestCLI(t, "dm", "table", "lin"), "0 128 linear 7:"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, " 8\n") {
+	if got, want := mustRun(t, "dm", "table", "lin"), "0 128 linear 7:"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, " 8\n") {
 		t.Errorf("dm table lin = %q, want %q...8", got, want)
 	}
-	masked := dmGuestCLI(t, "dm", "table", "cr")
+	masked := mustRun(t, "dm", "table", "cr")
 	if !strings.Contains(masked, " "+strings.Repeat("0", len(key))+" ") || strings.Contains(masked, key) {
 		t.Errorf("dm table cr = %q, want the key masked", masked)
 	}
-	if shown := dmGuestCLI(t, "dm", "table", "--showkeys", "cr"); !strings.Contains(shown, key) {
+	if shown := mustRun(t, "dm", "table", "--showkeys", "cr"); !strings.Contains(shown, key) {
 		t.Errorf("dm table --showkeys cr = %q, want the key", shown)
 	}
-	if got := dmGuestCLI(t, "dm", "table", "ro"); strings.Count(got, "\n") != 2 {
+	if got := mustRun(t, "dm", "table", "ro"); strings.Count(got, "\n") != 2 {
 		t.Errorf("dm table ro = %q, want two lines", got)
 	}
 	c, err := dm.Open()
@@ -209,18 +200,18 @@ func TestGuestDMCreate(t *testing.T) {
 	if info, err := c.Info("ro"); err != nil || !info.ReadOnly || info.UUID != "INITOS-TEST-ro" {
 		t.Errorf("Info(ro) = %+v, %v, want read-only with UUID INITOS-TEST-ro", info, err)
 	}
-	if ls := dmGuestCLI(t, "dm", "ls"); strings.Count(ls, "\n") != 3 {
+	if ls := mustRun(t, "dm", "ls"); strings.Count(ls, "\n") != 3 {
 		t.Errorf("dm ls = %q, want 3 devices", ls)
 	}
-	_, err = dmCLI(t, "dm", "create", "bad", "--table", "0 8 no-such-target")
+	_, err = runCLI(t, "dm", "create", "bad", "--table", "0 8 no-such-target")
 	if err == nil || !strings.Contains(err.Error(), "unknown target type") {
 		t.Errorf("dm create with an unknown target = %v, want the kernel's message", err)
 	}
-	dmGuestCLI(t, "dm", "remove", "lin", "cr", "ro")
-	if ls := dmGuestCLI(t, "dm", "ls"); ls != "No devices found\n" {
+	mustRun(t, "dm", "remove", "lin", "cr", "ro")
+	if ls := mustRun(t, "dm", "ls"); ls != "No devices found\n" {
 		t.Errorf("dm ls after remove = %q, want none", ls)
 	}
-	if _, err := dmCLI(t, "dm", "remove", "lin"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := runCLI(t, "dm", "remove", "lin"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("dm remove of a removed device = %v, want not-exist", err)
 	}
 }

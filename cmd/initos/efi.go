@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -27,13 +28,34 @@ func runEFI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}, args, stdout, stderr)
 }
 
+// efiParseNum parses a boot entry number: "0001", "Boot0001" or "0x1".
 func efiParseNum(s string) (uint16, error) {
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "Boot"), "0x")
-	n, err := strconv.ParseUint(s, 16, 16)
+	hex := strings.TrimPrefix(strings.TrimPrefix(s, "Boot"), "0x")
+	n, err := strconv.ParseUint(hex, 16, 16)
 	if err != nil {
 		return 0, fmt.Errorf("%w: boot entry %q is not 1-4 hex digits", errUsage, s)
 	}
 	return uint16(n), nil
+}
+
+// efiEntryArgs parses the command line of a verb that takes one boot
+// entry ("efi boot rm 0001") and opens the variable store.
+func efiEntryArgs(verb string, args []string, stderr io.Writer) (efivar.Store, uint16, error) {
+	fs := newFlags("efi boot "+verb, stderr)
+	vars := efivarsFlag(fs)
+	pos, err := parseFlags(fs, args, 1, 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := efiParseNum(pos[0])
+	if err != nil {
+		return nil, 0, err
+	}
+	store, err := keysStore(*vars)
+	if err != nil {
+		return nil, 0, fmt.Errorf("efi boot %s: %w", verb, err)
+	}
+	return store, n, nil
 }
 
 func efiBootList(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -96,8 +118,17 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	g, err := efivar.ParseGUID(*partGUID)
-	if err != nil || *partStart == 0 || *partSize == 0 {
-		return fmt.Errorf("%w: efi boot add: --part-guid, --part-start and --part-size are required (%v)", errUsage, err)
+	switch {
+	case *partGUID == "":
+		return fmt.Errorf("%w: efi boot add: --part-guid is required", errUsage)
+	case err != nil:
+		return fmt.Errorf("%w: efi boot add: --part-guid: %v", errUsage, err)
+	case *partStart == 0:
+		return fmt.Errorf("%w: efi boot add: --part-start is required", errUsage)
+	case *partSize == 0:
+		return fmt.Errorf("%w: efi boot add: --part-size is required", errUsage)
+	case *partNum > math.MaxUint32:
+		return fmt.Errorf("%w: efi boot add: --part-num %d: too large", errUsage, *partNum)
 	}
 	store, err := keysStore(*vars)
 	if err != nil {
@@ -118,43 +149,29 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func efiBootRm(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("efi boot rm", stderr)
-	vars := efivarsFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+func efiBootRm(_ context.Context, args []string, _, stderr io.Writer) error {
+	store, n, err := efiEntryArgs("rm", args, stderr)
 	if err != nil {
 		return err
 	}
-	n, err := efiParseNum(pos[0])
-	if err != nil {
-		return err
-	}
-	store, err := keysStore(*vars)
-	if err != nil {
+	if err := efivar.RemoveBootEntry(store, n); err != nil {
 		return fmt.Errorf("efi boot rm: %w", err)
 	}
-	return efivar.RemoveBootEntry(store, n)
+	return nil
 }
 
-func efiBootNext(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("efi boot next", stderr)
-	vars := efivarsFlag(fs)
-	pos, err := parseFlags(fs, args, 1, 1)
+func efiBootNext(_ context.Context, args []string, _, stderr io.Writer) error {
+	store, n, err := efiEntryArgs("next", args, stderr)
 	if err != nil {
 		return err
-	}
-	n, err := efiParseNum(pos[0])
-	if err != nil {
-		return err
-	}
-	store, err := keysStore(*vars)
-	if err != nil {
-		return fmt.Errorf("efi boot next: %w", err)
 	}
 	if _, err := efivar.ReadBootEntry(store, n); err != nil {
 		return fmt.Errorf("efi boot next: %w", err)
 	}
-	return efivar.SetBootNext(store, n)
+	if err := efivar.SetBootNext(store, n); err != nil {
+		return fmt.Errorf("efi boot next: %w", err)
+	}
+	return nil
 }
 
 func efiBootOrder(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -184,5 +201,8 @@ func efiBootOrder(_ context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		order = append(order, n)
 	}
-	return efivar.SetBootOrder(store, order)
+	if err := efivar.SetBootOrder(store, order); err != nil {
+		return fmt.Errorf("efi boot order: %w", err)
+	}
+	return nil
 }

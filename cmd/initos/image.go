@@ -28,9 +28,25 @@ func storeFlag(fs *flag.FlagSet) *string {
 	return fs.String("store", "", "image store directory on btrfs (required)")
 }
 
-func openStore(dir string) (*image.Store, error) {
+// parseStore parses args with fs (which has the --store flag dir), checks
+// the number of positional arguments is within [min, max] and opens the
+// store. It returns the store and the positional arguments.
+func parseStore(fs *flag.FlagSet, dir *string, args []string, min, max int) (*image.Store, []string, error) {
+	pos, err := parseFlags(fs, args, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openStore(fs, *dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, pos, nil
+}
+
+// openStore opens (creating if needed) the --store directory dir.
+func openStore(fs *flag.FlagSet, dir string) (*image.Store, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("%w: --store is required", errUsage)
+		return nil, fmt.Errorf("%w: %s: --store is required", errUsage, fs.Name())
 	}
 	return image.Open(dir)
 }
@@ -45,9 +61,9 @@ func imagePull(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	p, err := image.ParsePlatform(*platform)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: image pull: --platform: %v", errUsage, err)
 	}
-	s, err := openStore(*store)
+	s, err := openStore(fs, *store)
 	if err != nil {
 		return err
 	}
@@ -63,10 +79,7 @@ func imagePull(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func imageList(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image list", stderr)
 	store := storeFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := openStore(*store)
+	s, _, err := parseStore(fs, store, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -83,11 +96,7 @@ func imageList(_ context.Context, args []string, stdout, stderr io.Writer) error
 func imageRm(_ context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("image rm", stderr)
 	store := storeFlag(fs)
-	pos, err := parseFlags(fs, args, 1, -1)
-	if err != nil {
-		return err
-	}
-	s, err := openStore(*store)
+	s, pos, err := parseStore(fs, store, args, 1, -1)
 	if err != nil {
 		return err
 	}
@@ -102,10 +111,7 @@ func imageRm(_ context.Context, args []string, _, stderr io.Writer) error {
 func imageGC(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image gc", stderr)
 	store := storeFlag(fs)
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := openStore(*store)
+	s, _, err := parseStore(fs, store, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -122,11 +128,7 @@ func imageRoot(_ context.Context, args []string, stdout, stderr io.Writer) error
 	as := fs.String("as", "", "name of the root under STORE/roots (default: from the image name)")
 	def := fs.Bool("default", false, "make it the host root: write "+image.ConfigName+" on the btrfs top level")
 	config := fs.String("config", "", "host-root config file to write with --default (default: TOPLEVEL/"+image.ConfigName+")")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := openStore(*store)
+	s, pos, err := parseStore(fs, store, args, 1, 1)
 	if err != nil {
 		return err
 	}

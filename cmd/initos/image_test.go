@@ -49,31 +49,22 @@ func imageLayout(t *testing.T) string {
 	return dir
 }
 
-func runImageCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
-		t.Fatalf("initos %q: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String()
-}
-
 func TestImageCLI(t *testing.T) {
 	mnt := btrfstest.Mount(t, 256)
 	store := filepath.Join(mnt, "images")
 	dir := imageLayout(t)
 
-	out := runImageCLI(t, "image", "pull", "oci:"+dir, "--store", store)
+	out := mustRun(t, "image", "pull", "oci:"+dir, "--store", store)
 	if !strings.Contains(out, "initos/os:1") || !strings.Contains(out, "unpacked 1 of 1 layers") {
 		t.Errorf("image pull = %q, want the name and 1 layer unpacked", out)
 	}
-	if out := runImageCLI(t, "image", "pull", "oci:"+dir, "--store", store); !strings.Contains(out, "unpacked 0 of 1") {
+	if out := mustRun(t, "image", "pull", "oci:"+dir, "--store", store); !strings.Contains(out, "unpacked 0 of 1") {
 		t.Errorf("second image pull = %q, want nothing unpacked", out)
 	}
-	if out := runImageCLI(t, "image", "list", "--store", store); !strings.Contains(out, "1 layers\tinitos/os:1") {
+	if out := mustRun(t, "image", "list", "--store", store); !strings.Contains(out, "1 layers\tinitos/os:1") {
 		t.Errorf("image list = %q", out)
 	}
-	out = runImageCLI(t, "image", "root", "initos/os:1", "--store", store, "--as", "host", "--default")
+	out = mustRun(t, "image", "root", "initos/os:1", "--store", store, "--as", "host", "--default")
 	root := filepath.Join(store, "roots", "host")
 	if !strings.HasPrefix(out, root+"\n") {
 		t.Errorf("image root = %q, want %s first", out, root)
@@ -85,11 +76,11 @@ func TestImageCLI(t *testing.T) {
 	if err != nil || c.Root != "images/roots/host" || !strings.HasPrefix(c.Image, "sha256:") {
 		t.Errorf("host-root config = %+v, %v, want root=images/roots/host", c, err)
 	}
-	runImageCLI(t, "image", "rm", "initos/os:1", "--store", store)
-	if out := runImageCLI(t, "image", "gc", "--store", store); !strings.Contains(out, "removed layers/sha256-") {
+	mustRun(t, "image", "rm", "initos/os:1", "--store", store)
+	if out := mustRun(t, "image", "gc", "--store", store); !strings.Contains(out, "removed layers/sha256-") {
 		t.Errorf("image gc = %q, want the layer removed", out)
 	}
-	if out := runImageCLI(t, "image", "list", "--store", store); out != "" {
+	if out := mustRun(t, "image", "list", "--store", store); out != "" {
 		t.Errorf("image list after rm+gc = %q, want empty", out)
 	}
 	var stdout, stderr bytes.Buffer

@@ -18,6 +18,7 @@ func init() { register("initrd", "inspect initramfs images, resolve kernel modul
 
 func runInitrd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "initrd", map[string]subcommand{
+		"build":   {"write an initramfs: --init BIN, kernel modules, files", initrdBuild},
 		"ls":      {"list the entries of an initramfs image (like cpio -tv)", initrdLs},
 		"modules": {"print the modules needed to load NAME..., dependencies first", initrdModules},
 	}, args, stdout, stderr)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -11,16 +9,6 @@ import (
 
 	"initos/efivar"
 )
-
-func keysRunCLI(t *testing.T, wantErr bool, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, &stdout, &stderr)
-	if (err != nil) != wantErr {
-		t.Fatalf("initos %q = %v, want error %v\nstderr: %s", args, err, wantErr, stderr.String())
-	}
-	return stdout.String()
-}
 
 func writeVar(t *testing.T, dir, name string, guid efivar.GUID, attrs uint32, data []byte) {
 	t.Helper()
@@ -33,7 +21,7 @@ func writeVar(t *testing.T, dir, name string, guid efivar.GUID, attrs uint32, da
 func TestKeysCLI(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
 	keys := filepath.Join(t.TempDir(), "keys")
-	keysRunCLI(t, false, "keys", "create", "--cn", "Test", "--owner", "11111111-2222-3333-4444-555555555555", keys)
+	mustRun(t, "keys", "create", "--cn", "Test", "--owner", "11111111-2222-3333-4444-555555555555", keys)
 	for _, f := range []string{"PK.key", "PK.crt", "PK.cer", "PK.esl", "PK.auth", "KEK.auth", "db.auth", "db.key", "noPK.auth", "owner.guid"} {
 		if _, err := os.Stat(filepath.Join(keys, f)); err != nil {
 			t.Errorf("keys create did not write %s: %v", f, err)
@@ -42,13 +30,13 @@ func TestKeysCLI(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(keys, "db.key")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("db.key mode = %v, want 0600", fi.Mode().Perm())
 	}
-	keysRunCLI(t, true, "keys", "create", keys)                    // refuses to overwrite
-	keysRunCLI(t, true, "keys", "create", "--microsoft", keys+"2") // no vendor certs shipped
+	mustFail(t, "keys", "create", keys)                    // refuses to overwrite
+	mustFail(t, "keys", "create", "--microsoft", keys+"2") // no vendor certs shipped
 
 	vars := t.TempDir()
-	keysRunCLI(t, true, "keys", "enroll", "--efivars", vars, keys) // not in setup mode
+	mustFail(t, "keys", "enroll", "--efivars", vars, keys) // not in setup mode
 	writeVar(t, vars, "SetupMode", efivar.GlobalVariable, 6, []byte{1})
-	keysRunCLI(t, false, "keys", "enroll", "--efivars", vars, keys)
+	mustRun(t, "keys", "enroll", "--efivars", vars, keys)
 	for _, v := range []string{"PK-" + efivar.GlobalVariable.String(), "KEK-" + efivar.GlobalVariable.String(), "db-" + efivar.ImageSecurityDB.String()} {
 		if _, err := os.Stat(filepath.Join(vars, v)); err != nil {
 			t.Errorf("enroll did not write %s", v)
@@ -64,7 +52,7 @@ func TestKeysCLI(t *testing.T) {
 	}
 	writeVar(t, vars, "SetupMode", efivar.GlobalVariable, 6, []byte{0})
 	writeVar(t, vars, "SecureBoot", efivar.GlobalVariable, 6, []byte{1})
-	out := keysRunCLI(t, false, "keys", "status", "--efivars", vars)
+	out := mustRun(t, "keys", "status", "--efivars", vars)
 	for _, want := range []string{"SetupMode=0", "SecureBoot=1", "PK: CN=Test PK", "KEK: CN=Test KEK", "db: CN=Test db"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("keys status = %q, want %q", out, want)
@@ -73,9 +61,9 @@ func TestKeysCLI(t *testing.T) {
 	// The db key signs UKIs that verify against db.crt.
 	dir := ukiTestInputs(t)
 	uki := filepath.Join(dir, "uki.efi")
-	keysRunCLI(t, false, "uki", "build", "--stub", ukiTestStub, "--linux", filepath.Join(dir, "vmlinuz"),
+	mustRun(t, "uki", "build", "--stub", ukiTestStub, "--linux", filepath.Join(dir, "vmlinuz"),
 		"--key", filepath.Join(keys, "db.key"), "--cert", filepath.Join(keys, "db.crt"), "-o", uki)
-	keysRunCLI(t, false, "uki", "verify", "--cert", filepath.Join(keys, "db.cer"), uki)
+	mustRun(t, "uki", "verify", "--cert", filepath.Join(keys, "db.cer"), uki)
 }
 
 func TestEFIBootCLI(t *testing.T) {
@@ -83,23 +71,23 @@ func TestEFIBootCLI(t *testing.T) {
 	writeVar(t, vars, "BootCurrent", efivar.GlobalVariable, 6, []byte{0, 0})
 	add := []string{"efi", "boot", "add", "--efivars", vars, "--part-guid", "0fc63daf-8483-4772-8e79-3d69d8477de4",
 		"--part-start", "2048", "--part-size", "204800"}
-	if got := keysRunCLI(t, false, append(add, "--label", "A", "--loader", `\EFI\Linux\a.efi`)...); got != "Boot0000\n" {
+	if got := mustRun(t, append(add, "--label", "A", "--loader", `\EFI\Linux\a.efi`)...); got != "Boot0000\n" {
 		t.Errorf("efi boot add = %q, want Boot0000", got)
 	}
-	keysRunCLI(t, false, append(add, "--label", "B", "--loader", `\EFI\Linux\b.efi`)...)
-	keysRunCLI(t, false, "efi", "boot", "next", "--efivars", vars, "0")
-	keysRunCLI(t, true, "efi", "boot", "next", "--efivars", vars, "7") // no such entry
-	keysRunCLI(t, false, "efi", "boot", "order", "--efivars", vars, "0,1")
-	out := keysRunCLI(t, false, "efi", "boot", "list", "--efivars", vars)
+	mustRun(t, append(add, "--label", "B", "--loader", `\EFI\Linux\b.efi`)...)
+	mustRun(t, "efi", "boot", "next", "--efivars", vars, "0")
+	mustFail(t, "efi", "boot", "next", "--efivars", vars, "7") // no such entry
+	mustRun(t, "efi", "boot", "order", "--efivars", vars, "0,1")
+	out := mustRun(t, "efi", "boot", "list", "--efivars", vars)
 	for _, want := range []string{"BootCurrent: 0000", "BootNext: 0000", "BootOrder: 0000,0001", `Boot0001* B	HD(1,GPT,0fc63daf-8483-4772-8e79-3d69d8477de4,0x800,0x32000)/\EFI\Linux\b.efi`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("efi boot list = %q, want %q", out, want)
 		}
 	}
-	keysRunCLI(t, false, "efi", "boot", "rm", "--efivars", vars, "Boot0000")
-	if got := keysRunCLI(t, false, "efi", "boot", "order", "--efivars", vars); got != "0001\n" {
+	mustRun(t, "efi", "boot", "rm", "--efivars", vars, "Boot0000")
+	if got := mustRun(t, "efi", "boot", "order", "--efivars", vars); got != "0001\n" {
 		t.Errorf("efi boot order after rm = %q, want 0001", got)
 	}
-	keysRunCLI(t, true, "efi", "boot", "add", "--efivars", vars) // missing partition
-	keysRunCLI(t, true, "efi", "frobnicate")
+	mustFail(t, "efi", "boot", "add", "--efivars", vars) // missing partition
+	mustFail(t, "efi", "frobnicate")
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -107,6 +108,9 @@ func luksFormat(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	pass, err := readKeyFile("key-file", *keyFile)
 	if err != nil {
 		return err
+	}
+	if *offset > math.MaxUint64/512 {
+		return fmt.Errorf("%w: --offset %d: too large", errUsage, *offset)
 	}
 	o.DataOffset = *offset * 512
 	target := pos[0]

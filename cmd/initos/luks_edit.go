@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,8 +18,8 @@ func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("luks add-key", stderr)
 	var pf luksPBKDFFlags
 	pf.register(fs)
-	keyFile := fs.String("key-file", "", "existing passphrase `file`")
-	vkFile := fs.String("volume-key-file", "", "unlock with the raw volume key in this `file`")
+	var u luksUnlockFlags
+	u.register(fs)
 	newKey := fs.String("new-key-file", "", "new passphrase `file` (or NEWKEYFILE)")
 	slot := fs.Int("key-slot", -1, "keyslot `id` for the new key (default: lowest free)")
 	pos, err := parseFlags(fs, args, 1, 2)
@@ -39,15 +40,11 @@ func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	f, h, err := openHeader(pos[0], true)
+	f, h, vk, err := u.open(pos[0], true)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	vk, err := luksVolumeKey(f, h, *keyFile, *vkFile)
-	if err != nil {
-		return err
-	}
 	defer vk.Destroy()
 	id, err := h.AddKey(f, vk.Bytes(), newPass, o)
 	if err != nil {
@@ -55,6 +52,30 @@ func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "Key slot %d created.\n", id)
 	return nil
+}
+
+// luksUnlockFlags are the two ways a verb that needs the volume key gets
+// it: --key-file (a passphrase) or --volume-key-file (the raw key).
+type luksUnlockFlags struct{ keyFile, vkFile string }
+
+func (u *luksUnlockFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&u.keyFile, "key-file", "", "existing passphrase `file`")
+	fs.StringVar(&u.vkFile, "volume-key-file", "", "unlock with the raw volume key in this `file`")
+}
+
+// open opens path (the device or its detached header) for reading (and
+// writing), reads the header and gets the volume key. The caller closes f
+// and destroys vk.
+func (u *luksUnlockFlags) open(path string, write bool) (f *os.File, h *luks2.Header, vk *luks2.Secret, err error) {
+	f, h, err = openHeader(path, write)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if vk, err = luksVolumeKey(f, h, u.keyFile, u.vkFile); err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	return f, h, vk, nil
 }
 
 // luksVolumeKey unlocks with a passphrase file or reads a volume key file.
@@ -77,7 +98,11 @@ func luksVolumeKey(f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.
 		return nil, err
 	}
 	vk, _, err := h.Unlock(f, pass)
-	return vk, wrongKey(err)
+	clear(pass)
+	if err != nil {
+		return nil, wrongKey(err)
+	}
+	return vk, nil
 }
 
 func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -165,12 +190,18 @@ func luksToken(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: initos luks token: want add, remove or list", errUsage)
 	}
 	verb := args[0]
+	if verb != "add" && verb != "remove" && verb != "list" {
+		return fmt.Errorf("%w: initos luks token: unknown verb %q (want add, remove or list)", errUsage, verb)
+	}
 	fs := newFlags("luks token "+verb, stderr)
 	jsonFile := fs.String("json-file", "", "token JSON `file` (add; - for stdin)")
 	id := fs.Int("token-id", -1, "token `id` (add: default lowest free; remove: required)")
 	pos, err := parseFlags(fs, args[1:], 1, 1)
 	if err != nil {
 		return err
+	}
+	if verb == "remove" && *id < 0 {
+		return fmt.Errorf("%w: luks token remove: --token-id is required", errUsage)
 	}
 	f, h, err := openHeader(pos[0], verb != "list")
 	if err != nil {
@@ -190,18 +221,14 @@ func luksToken(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "Token %d created.\n", n)
 		return nil
 	case "remove":
-		if *id < 0 {
-			return fmt.Errorf("%w: token remove: --token-id is required", errUsage)
-		}
 		return h.RemoveToken(f, *id)
-	case "list":
+	default: // list
 		ids, _ := h.Tokens()
 		for _, i := range ids {
 			fmt.Fprintf(stdout, "%s\t%s\n", i, h.Meta.Tokens[i])
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: initos luks token: unknown verb %q", errUsage, verb)
 }
 
 func luksHeaderBackup(_ context.Context, args []string, _, stderr io.Writer) error {
@@ -301,21 +328,17 @@ func kdfCost(k luks2.KDF) string {
 
 func luksAddRecoveryKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks add-recovery-key", stderr)
-	keyFile := fs.String("key-file", "", "existing passphrase `file`")
-	vkFile := fs.String("volume-key-file", "", "unlock with the raw volume key in this `file`")
+	var u luksUnlockFlags
+	u.register(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	f, h, err := openHeader(pos[0], true)
+	f, h, vk, err := u.open(pos[0], true)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	vk, err := luksVolumeKey(f, h, *keyFile, *vkFile)
-	if err != nil {
-		return err
-	}
 	defer vk.Destroy()
 	key, id, err := h.AddRecoveryKey(f, vk.Bytes(), nil)
 	if err != nil {

@@ -15,8 +15,8 @@ func init() {
 
 func luksOpen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks open", stderr)
-	keyFile := fs.String("key-file", "", "passphrase `file`")
-	vkFile := fs.String("volume-key-file", "", "raw volume key `file` instead of a passphrase")
+	var u luksUnlockFlags
+	u.register(fs)
 	header := fs.String("header", "", "detached header `file`")
 	var o luks2.ActivateOptions
 	fs.BoolVar(&o.ReadOnly, "readonly", false, "map read-only")
@@ -25,15 +25,11 @@ func luksOpen(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	f, h, err := openHeader(orDefault(*header, pos[0]), false)
+	f, h, vk, err := u.open(orDefault(*header, pos[0]), false)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	vk, err := luksVolumeKey(f, h, *keyFile, *vkFile)
-	if err != nil {
-		return err
-	}
 	defer vk.Destroy()
 	node, err := h.Activate(pos[1], pos[0], vk, o)
 	if err != nil {

@@ -17,23 +17,16 @@ import (
 // luksFast are tiny PBKDF costs for CLI tests.
 var luksFast = []string{"--pbkdf", "argon2id", "--pbkdf-memory", "32", "--pbkdf-parallel", "1", "--pbkdf-force-iterations", "4"}
 
+// runLuksCLI runs "initos luks ARGS...".
 func runLuksCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), append([]string{"luks"}, args...), &stdout, &stderr)
-	if err != nil {
-		t.Logf("initos luks %q: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String(), err
+	return runCLI(t, append([]string{"luks"}, args...)...)
 }
 
+// mustLuks runs "initos luks ARGS..." and fails t if it fails.
 func mustLuks(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := runLuksCLI(t, args...)
-	if err != nil {
-		t.Fatalf("initos luks %q = %v", args, err)
-	}
-	return out
+	return mustRun(t, append([]string{"luks"}, args...)...)
 }
 
 func luksFiles(t *testing.T) (img string, key func(string) string) {
@@ -74,10 +67,9 @@ func TestLuksCLI(t *testing.T) {
 	if strings.TrimSpace(out) != uuid {
 		t.Errorf("format printed %q, want %q", out, uuid)
 	}
-	if cs, err := exec.LookPath("cryptsetup"); err == nil {
-		if b, err := exec.Command(cs, "open", "--test-passphrase", "--key-file", key("one"), img).CombinedOutput(); err != nil {
-			t.Errorf("cryptsetup open --test-passphrase on CLI volume: %v %s", err, b)
-		}
+	cs := testenv.Tool(t, "cryptsetup")
+	if b, err := exec.Command(cs, "open", "--test-passphrase", "--key-file", key("one"), img).CombinedOutput(); err != nil {
+		t.Errorf("cryptsetup open --test-passphrase on CLI volume: %v %s", err, b)
 	}
 	mustLuks(t, "test-passphrase", "--key-file", key("one"), img)
 	if _, err := runLuksCLI(t, "test-passphrase", "--key-file", key("bad"), img); exitStatus(err) != 2 {
@@ -125,8 +117,12 @@ func TestLuksCLIRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteAt([]byte("XXXX"), 0)
-	f.Close()
+	if _, err := f.WriteAt([]byte("XXXX"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if out := mustLuks(t, "dump", img); !strings.Contains(out, "bad magic") {
 		t.Errorf("dump of damaged header does not report it:\n%s", out)
 	}
@@ -136,8 +132,8 @@ func TestLuksCLIRepair(t *testing.T) {
 	if out := mustLuks(t, "dump", img); strings.Contains(out, "Damaged") {
 		t.Errorf("dump after repair still damaged:\n%s", out)
 	}
-	testenv.Tool(t, "cryptsetup")
-	if b, err := exec.Command("cryptsetup", "open", "--test-passphrase", "--key-file", key("k"), img).CombinedOutput(); err != nil {
+	cs := testenv.Tool(t, "cryptsetup")
+	if b, err := exec.Command(cs, "open", "--test-passphrase", "--key-file", key("k"), img).CombinedOutput(); err != nil {
 		t.Errorf("cryptsetup after repair: %v %s", err, b)
 	}
 }
@@ -152,9 +148,9 @@ func TestLuksCLIErrors(t *testing.T) {
 		{"test-passphrase", "--key-file", key("k"), img},
 		{"token", "frob", img},
 		{"kill-slot", img, "x"},
+		{"token", "remove", img},
+		{"format", "--offset", "36028797018963968", "--key-file", key("k"), img},
 	} {
-		if _, err := runLuksCLI(t, args...); err == nil {
-			t.Errorf("initos luks %q succeeded", args)
-		}
+		mustFail(t, append([]string{"luks"}, args...)...)
 	}
 }

@@ -54,11 +54,11 @@ func subvolDelete(_ context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	del := btrfsioctl.Delete
+	if *rec {
+		del = btrfsioctl.DeleteRecursive
+	}
 	for _, p := range pos {
-		del := btrfsioctl.Delete
-		if *rec {
-			del = btrfsioctl.DeleteRecursive
-		}
 		if err := del(p); err != nil {
 			return err
 		}

@@ -13,56 +13,47 @@ import (
 	"initos/internal/testenv"
 )
 
-func runSubvolCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), append([]string{"subvol"}, args...), &stdout, &stderr); err != nil {
-		t.Fatalf("initos subvol %q: %v\n%s", args, err, stderr.String())
-	}
-	return stdout.String()
-}
-
 func TestSubvolCLI(t *testing.T) {
 	mnt := btrfstest.Mount(t, 256)
 	a, s, r := filepath.Join(mnt, "a"), filepath.Join(mnt, "s"), filepath.Join(mnt, "r")
-	runSubvolCLI(t, "create", a)
-	runSubvolCLI(t, "create", filepath.Join(a, "nested"))
-	runSubvolCLI(t, "snapshot", a, s)
-	runSubvolCLI(t, "snapshot", "-r", a, r)
+	mustRun(t, "subvol", "create", a)
+	mustRun(t, "subvol", "create", filepath.Join(a, "nested"))
+	mustRun(t, "subvol", "snapshot", a, s)
+	mustRun(t, "subvol", "snapshot", "-r", a, r)
 
-	list := runSubvolCLI(t, "list", mnt)
+	list := mustRun(t, "subvol", "list", mnt)
 	oracle := string(testenv.Run(t, "btrfs", "subvolume", "list", mnt))
 	for _, p := range []string{"a", "a/nested", "s", "r"} {
 		if !strings.Contains(list, "path "+p+"\n") || !strings.Contains(oracle, "path "+p+"\n") {
 			t.Errorf("subvol list = %q, btrfs = %q, want path %s in both", list, oracle, p)
 		}
 	}
-	if got := runSubvolCLI(t, "ro", r); got != "ro=true\n" {
+	if got := mustRun(t, "subvol", "ro", r); got != "ro=true\n" {
 		t.Errorf("subvol ro r = %q, want ro=true", got)
 	}
-	runSubvolCLI(t, "ro", "false", r)
+	mustRun(t, "subvol", "ro", "false", r)
 	if got := string(testenv.Run(t, "btrfs", "property", "get", "-ts", r, "ro")); got != "ro=false\n" {
 		t.Errorf("after subvol ro false: btrfs property = %q, want ro=false", got)
 	}
-	show := runSubvolCLI(t, "show", s)
+	show := mustRun(t, "subvol", "show", s)
 	if !strings.Contains(show, "Path:\t\ts\n") {
 		t.Errorf("subvol show = %q, want Path s", show)
 	}
-	runSubvolCLI(t, "set-default", s)
-	if got := runSubvolCLI(t, "get-default", mnt); !strings.HasSuffix(got, " path s\n") {
+	mustRun(t, "subvol", "set-default", s)
+	if got := mustRun(t, "subvol", "get-default", mnt); !strings.HasSuffix(got, " path s\n") {
 		t.Errorf("get-default = %q, want path s", got)
 	}
 	if out := string(testenv.Run(t, "btrfs", "subvolume", "get-default", mnt)); !strings.HasSuffix(out, "path s\n") {
 		t.Errorf("btrfs get-default = %q, want path s", out)
 	}
-	runSubvolCLI(t, "set-default", mnt)
+	mustRun(t, "subvol", "set-default", mnt)
 
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"subvol", "delete", a}, &stdout, &stderr); err == nil {
 		t.Errorf("subvol delete of a subvolume with a nested one succeeded, want an error")
 	}
-	runSubvolCLI(t, "delete", "-R", a)
-	runSubvolCLI(t, "delete", s, r)
+	mustRun(t, "subvol", "delete", "-R", a)
+	mustRun(t, "subvol", "delete", s, r)
 	if subs, err := btrfsioctl.List(mnt); err != nil || len(subs) != 0 {
 		t.Errorf("after delete: List = %v, %v, want none", subs, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +36,10 @@ func runUKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // ukiDefaultStub is Debian's systemd-boot-efi stub for this architecture.
 const ukiDefaultStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
 
+// ukiBuildHook, when set (by uki_pcr.go), adds flags to `uki build` before
+// they are parsed and returns the function that builds the image.
+var ukiBuildHook func(fs *flag.FlagSet, stdout io.Writer) func(stub []byte, u pecoff.UKI) (*pecoff.Image, error)
+
 type ukiBuildFlags struct {
 	stub, linux, initrd, cmdline, osRelease, uname, splash, dtb string
 	pcrpkey, pcrsig, sbat, out, key, cert                       string
@@ -57,6 +62,10 @@ func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.key, "key", "", "sign the result with this PEM `KEY` (needs --cert)")
 	fs.StringVar(&f.cert, "cert", "", "signing certificate PEM `FILE`")
 	fs.StringVar(&f.out, "o", "", "output `FILE` (required)")
+	build := pecoff.BuildUKI
+	if ukiBuildHook != nil {
+		build = ukiBuildHook(fs, stdout)
+	}
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -71,7 +80,7 @@ func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("uki build: %w", err)
 	}
-	img, err := pecoff.BuildUKI(stub, u)
+	img, err := build(stub, u)
 	if err != nil {
 		return fmt.Errorf("uki build: %w", err)
 	}

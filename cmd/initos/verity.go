@@ -58,10 +58,10 @@ func addVerityFlags(fs *flag.FlagSet, vf *verityFlags, tree bool) {
 // params converts the flags to verity.Params.
 func (vf *verityFlags) params() (verity.Params, error) {
 	p := verity.Params{Hash: vf.hash, NoSuperblock: vf.noSuperblock, DataBlocks: vf.dataBlocks}
-	if vf.dataBS > verity.MaxBlockSize || vf.hashBS > verity.MaxBlockSize {
-		return p, fmt.Errorf("%w: block size above %d", errUsage, verity.MaxBlockSize)
+	var err error
+	if p.DataBlockSize, p.HashBlockSize, err = blockSizeFlags(vf.dataBS, vf.hashBS); err != nil {
+		return p, err
 	}
-	p.DataBlockSize, p.HashBlockSize = uint32(vf.dataBS), uint32(vf.hashBS)
 	switch vf.format {
 	case 0:
 		p.ChromeOS = true
@@ -88,6 +88,20 @@ func (vf *verityFlags) params() (verity.Params, error) {
 		p.UUID = u
 	}
 	return p, nil
+}
+
+// blockSizeFlags checks --data-block-size and --hash-block-size fit the
+// uint32 fields (verity checks they are powers of two in range).
+func blockSizeFlags(data, hash uint) (uint32, uint32, error) {
+	for _, f := range []struct {
+		name string
+		v    uint
+	}{{"data-block-size", data}, {"hash-block-size", hash}} {
+		if f.v > verity.MaxBlockSize {
+			return 0, 0, fmt.Errorf("%w: --%s %d: above %d", errUsage, f.name, f.v, verity.MaxBlockSize)
+		}
+	}
+	return uint32(data), uint32(hash), nil
 }
 
 func verityFormat(ctx context.Context, args []string, stdout, stderr io.Writer) error {

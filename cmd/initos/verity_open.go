@@ -51,13 +51,15 @@ func (o *verityOpenFlags) register(fs *flag.FlagSet) {
 
 func (o *verityOpenFlags) params() (verity.Params, error) {
 	p := verity.Params{
-		NoSuperblock:  o.noSuperblock,
-		Hash:          o.hash,
-		DataBlockSize: uint32(o.dataBlockSize),
-		HashBlockSize: uint32(o.hashBlockSize),
-		ChromeOS:      o.format == 0,
-		DataBlocks:    o.dataBlocks,
-		NoSalt:        o.salt == "-",
+		NoSuperblock: o.noSuperblock,
+		Hash:         o.hash,
+		ChromeOS:     o.format == 0,
+		DataBlocks:   o.dataBlocks,
+		NoSalt:       o.salt == "-",
+	}
+	var err error
+	if p.DataBlockSize, p.HashBlockSize, err = blockSizeFlags(o.dataBlockSize, o.hashBlockSize); err != nil {
+		return p, err
 	}
 	if o.format > 1 {
 		return p, fmt.Errorf("%w: verity open: --format %d: want 0 or 1", errUsage, o.format)
@@ -136,12 +138,12 @@ func readTree(data, hashPath string, o *verityOpenFlags, root []byte) (*verity.R
 
 // deviceSize is the size of a regular file or block device.
 func deviceSize(path string) (int64, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path, os.O_RDONLY)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	return f.Seek(0, io.SeekEnd)
+	f.Close()
+	return size, nil
 }
 
 // activateVerity attaches regular files to read-only autoclear loop

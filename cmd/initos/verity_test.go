@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -18,14 +17,6 @@ const (
 	cliSalt = "00112233"
 	cliUUID = "12345678-1234-4234-9234-123456789abc"
 )
-
-// runCLI runs initos with args and returns stdout and the error.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, &stdout, &stderr)
-	return stdout.String(), err
-}
 
 // cliData writes a data file of n bytes of a repeating pattern.
 func cliData(t *testing.T, dir string, n int) string {
