@@ -34,7 +34,7 @@ cross:
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build $(GOFLAGS_STATIC) -o $(OUT)/linux-$$arch/ ./cmd/... || exit 1; \
 	done
 
-# The main job of the README: build, then format and verify a demo image.
+# The main job of the README: build, sign and boot the demo under UEFI Secure Boot in qemu.
 demo: build
 	./scripts/demo.sh $(OUT)
 

@@ -96,6 +96,64 @@ func TestSubvolumeLifecycle(t *testing.T) {
 	mustNoErr(t, "Snapshot(a, ro)", Snapshot(p("a"), p("ro"), true))
 	mustNoErr(t, "Sync", Sync(mnt))
 
+	checkList(t, mnt)
+	for _, rel := range []string{"a", "a/d/b", "snap", "ro"} {
+		checkInfo(t, mnt, rel)
+	}
+	if ok, err := IsSubvolume(p("a", "d")); ok || err != nil {
+		t.Errorf("IsSubvolume(a/d) = %v, %v, want false, nil", ok, err)
+	}
+
+	// Read-only flag, checked against btrfs property get.
+	for _, ro := range []bool{true, false, true} {
+		mustNoErr(t, "SetReadOnly", SetReadOnly(p("snap"), ro))
+		got, err := ReadOnly(p("snap"))
+		mustNoErr(t, "ReadOnly", err)
+		if got != ro || roOracle(t, p("snap")) != ro {
+			t.Errorf("ReadOnly(snap) = %v, btrfs property = %v, want %v", got, roOracle(t, p("snap")), ro)
+		}
+	}
+	if err := os.WriteFile(p("snap", "new"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write into read-only snapshot: %v, want EROFS", err)
+	}
+
+	// Default subvolume, checked against btrfs subvolume get-default.
+	id, err := ID(p("snap"))
+	mustNoErr(t, "ID(snap)", err)
+	mustNoErr(t, "SetDefault", SetDefault(mnt, id))
+	def, err := DefaultID(mnt)
+	mustNoErr(t, "DefaultID", err)
+	out := testenv.Run(t, "btrfs", "subvolume", "get-default", mnt)
+	if def != id || !bytes.HasPrefix(out, []byte("ID "+strconv.FormatUint(id, 10)+" ")) {
+		t.Errorf("DefaultID = %d, btrfs get-default %q, want %d", def, out, id)
+	}
+	mustNoErr(t, "SetDefault(5)", SetDefault(mnt, 5))
+	if def, _ := DefaultID(mnt); def != 5 {
+		t.Errorf("DefaultID after reset = %d, want 5", def)
+	}
+
+	// Deletion: nested fails, recursive works, by id works, read-only works.
+	err = Delete(p("a"))
+	var pe *os.PathError
+	if !errors.Is(err, unix.ENOTEMPTY) || !errors.As(err, &pe) || pe.Path != p("a") ||
+		!strings.Contains(err.Error(), "ioctl(BTRFS_IOC_SNAP_DESTROY_V2)") {
+		t.Errorf("Delete(a with nested) = %v, want ENOTEMPTY naming path and ioctl", err)
+	}
+	mustNoErr(t, "DeleteRecursive(a)", DeleteRecursive(p("a")))
+	mustNoErr(t, "Delete(ro)", Delete(p("ro")))
+	mustNoErr(t, "SetReadOnly(snap, false)", SetReadOnly(p("snap"), false))
+	sid, err := ID(p("snap"))
+	mustNoErr(t, "ID(snap)", err)
+	mustNoErr(t, "DeleteByID(snap)", DeleteByID(mnt, sid))
+	if left := listOracle(t, mnt); len(left) != 0 {
+		t.Errorf("after deletes, btrfs subvolume list = %v, want none", left)
+	}
+}
+
+// checkList compares List with btrfs subvolume list, and the read-only
+// subvolumes with btrfs subvolume list -r.
+func checkList(t *testing.T, mnt string) {
+	t.Helper()
 	got, err := List(mnt)
 	mustNoErr(t, "List", err)
 	want := listOracle(t, mnt)
@@ -119,88 +177,46 @@ func TestSubvolumeLifecycle(t *testing.T) {
 	if diff := cmp.Diff(wantRO, gotRO); diff != "" {
 		t.Errorf("read-only subvolumes diff (-btrfs +got):\n%s", diff)
 	}
+}
 
-	for _, rel := range []string{"a", "a/d/b", "snap", "ro"} {
-		info, err := Info(p(rel))
-		mustNoErr(t, "Info("+rel+")", err)
-		show := showOracle(t, p(rel))
-		flags := "-"
-		if info.ReadOnly {
-			flags = "readonly"
-		}
-		gotShow := map[string]string{
-			"Name": info.Name, "UUID": info.UUID.String(), "Parent UUID": info.ParentUUID.String(),
-			"Received UUID": info.ReceivedUUID.String(), "Subvolume ID": strconv.FormatUint(info.ID, 10),
-			"Generation": strconv.FormatUint(info.Generation, 10), "Gen at creation": strconv.FormatUint(info.CreationGeneration, 10),
-			"Parent ID": strconv.FormatUint(info.ParentID, 10), "Flags": flags,
-		}
-		for k, v := range gotShow {
-			if show[k] != v {
-				t.Errorf("Info(%s) %s = %q, want %q (btrfs subvolume show)", rel, k, v, show[k])
-			}
-		}
-		if info.Path != rel {
-			t.Errorf("Info(%s).Path = %q, want %q", rel, info.Path, rel)
-		}
-		id, err := ID(p(rel))
-		mustNoErr(t, "ID", err)
-		if id != info.ID {
-			t.Errorf("ID(%s) = %d, want %d", rel, id, info.ID)
-		}
-		back, err := PathOf(mnt, id)
-		mustNoErr(t, "PathOf", err)
-		if back != rel {
-			t.Errorf("PathOf(%d) = %q, want %q", id, back, rel)
-		}
-		if ok, err := IsSubvolume(p(rel)); !ok || err != nil {
-			t.Errorf("IsSubvolume(%s) = %v, %v, want true, nil", rel, ok, err)
+// checkInfo compares Info of the subvolume mnt/rel with btrfs subvolume
+// show, and checks ID, PathOf and IsSubvolume agree with it.
+func checkInfo(t *testing.T, mnt, rel string) {
+	t.Helper()
+	path := filepath.Join(mnt, rel)
+	info, err := Info(path)
+	mustNoErr(t, "Info("+rel+")", err)
+	show := showOracle(t, path)
+	flags := "-"
+	if info.ReadOnly {
+		flags = "readonly"
+	}
+	gotShow := map[string]string{
+		"Name": info.Name, "UUID": info.UUID.String(), "Parent UUID": info.ParentUUID.String(),
+		"Received UUID": info.ReceivedUUID.String(), "Subvolume ID": strconv.FormatUint(info.ID, 10),
+		"Generation": strconv.FormatUint(info.Generation, 10), "Gen at creation": strconv.FormatUint(info.CreationGeneration, 10),
+		"Parent ID": strconv.FormatUint(info.ParentID, 10), "Flags": flags,
+	}
+	for k, v := range gotShow {
+		if show[k] != v {
+			t.Errorf("Info(%s) %s = %q, want %q (btrfs subvolume show)", rel, k, v, show[k])
 		}
 	}
-	if ok, err := IsSubvolume(p("a", "d")); ok || err != nil {
-		t.Errorf("IsSubvolume(a/d) = %v, %v, want false, nil", ok, err)
+	if info.Path != rel {
+		t.Errorf("Info(%s).Path = %q, want %q", rel, info.Path, rel)
 	}
-
-	// Read-only flag, checked against btrfs property get.
-	for _, ro := range []bool{true, false, true} {
-		mustNoErr(t, "SetReadOnly", SetReadOnly(p("snap"), ro))
-		got, err := ReadOnly(p("snap"))
-		mustNoErr(t, "ReadOnly", err)
-		if got != ro || roOracle(t, p("snap")) != ro {
-			t.Errorf("ReadOnly(snap) = %v, btrfs property = %v, want %v", got, roOracle(t, p("snap")), ro)
-		}
+	id, err := ID(path)
+	mustNoErr(t, "ID", err)
+	if id != info.ID {
+		t.Errorf("ID(%s) = %d, want %d", rel, id, info.ID)
 	}
-	if err := os.WriteFile(p("snap", "new"), nil, 0o644); !errors.Is(err, unix.EROFS) {
-		t.Errorf("write into read-only snapshot: %v, want EROFS", err)
+	back, err := PathOf(mnt, id)
+	mustNoErr(t, "PathOf", err)
+	if back != rel {
+		t.Errorf("PathOf(%d) = %q, want %q", id, back, rel)
 	}
-
-	// Default subvolume, checked against btrfs subvolume get-default.
-	id, _ := ID(p("snap"))
-	mustNoErr(t, "SetDefault", SetDefault(mnt, id))
-	def, err := DefaultID(mnt)
-	mustNoErr(t, "DefaultID", err)
-	out := testenv.Run(t, "btrfs", "subvolume", "get-default", mnt)
-	if def != id || !bytes.HasPrefix(out, []byte("ID "+strconv.FormatUint(id, 10)+" ")) {
-		t.Errorf("DefaultID = %d, btrfs get-default %q, want %d", def, out, id)
-	}
-	mustNoErr(t, "SetDefault(5)", SetDefault(mnt, 5))
-	if def, _ := DefaultID(mnt); def != 5 {
-		t.Errorf("DefaultID after reset = %d, want 5", def)
-	}
-
-	// Deletion: nested fails, recursive works, by id works, read-only works.
-	err = Delete(p("a"))
-	var pe *os.PathError
-	if !errors.Is(err, unix.ENOTEMPTY) || !errors.As(err, &pe) || pe.Path != p("a") ||
-		!strings.Contains(err.Error(), "ioctl(BTRFS_IOC_SNAP_DESTROY_V2)") {
-		t.Errorf("Delete(a with nested) = %v, want ENOTEMPTY naming path and ioctl", err)
-	}
-	mustNoErr(t, "DeleteRecursive(a)", DeleteRecursive(p("a")))
-	mustNoErr(t, "Delete(ro)", Delete(p("ro")))
-	mustNoErr(t, "SetReadOnly(snap, false)", SetReadOnly(p("snap"), false))
-	sid, _ := ID(p("snap"))
-	mustNoErr(t, "DeleteByID(snap)", DeleteByID(mnt, sid))
-	if left := listOracle(t, mnt); len(left) != 0 {
-		t.Errorf("after deletes, btrfs subvolume list = %v, want none", left)
+	if ok, err := IsSubvolume(path); !ok || err != nil {
+		t.Errorf("IsSubvolume(%s) = %v, %v, want true, nil", rel, ok, err)
 	}
 }
 

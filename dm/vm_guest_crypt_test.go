@@ -71,11 +71,7 @@ func readAllDirect(t *testing.T, path string, n int) []byte {
 // TestGuestCryptKeyring passes the key through the kernel keyring and
 // replaces it with target messages while suspended.
 func TestGuestCryptKeyring(t *testing.T) {
-	backing := filepath.Join(t.TempDir(), "crypt.img")
-	if err := os.WriteFile(backing, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l := attachLoop(t, backing, false)
+	l := zeroLoop(t, 1<<20)
 	key := bytes.Repeat([]byte{0x17}, 64)
 	const desc = "initos:dm-test"
 	if _, err := unix.AddKey("logon", desc, key, unix.KEY_SPEC_PROCESS_KEYRING); err != nil {

@@ -44,6 +44,17 @@ func attachLoop(t *testing.T, path string, readOnly bool) *loop.Device {
 	return d
 }
 
+// zeroLoop attaches a zero-filled backing file of size bytes to a loop
+// device, detached at the end of the test.
+func zeroLoop(t *testing.T, size int) *loop.Device {
+	t.Helper()
+	backing := filepath.Join(t.TempDir(), "backing.img")
+	if err := os.WriteFile(backing, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return attachLoop(t, backing, false)
+}
+
 func create(t *testing.T, name string, readOnly bool, targets ...Target) string {
 	t.Helper()
 	node, err := CreateDevice(name, "", readOnly, targets...)
@@ -126,11 +137,7 @@ func TestGuestVersion(t *testing.T) {
 
 // TestGuestManyDevices creates and removes 100 devices; nothing is left.
 func TestGuestManyDevices(t *testing.T) {
-	backing := filepath.Join(t.TempDir(), "lin.img")
-	if err := os.WriteFile(backing, make([]byte, 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l := attachLoop(t, backing, false)
+	l := zeroLoop(t, 64<<10)
 	t.Cleanup(func() {
 		for i := range 100 {
 			remove(t, fmt.Sprintf("many-%d", i))
@@ -228,11 +235,7 @@ func TestGuestRejectedTable(t *testing.T) {
 // TestGuestDuplicateName: creating an existing name fails with EBUSY and
 // leaves the existing device alone.
 func TestGuestDuplicateName(t *testing.T) {
-	backing := filepath.Join(t.TempDir(), "lin.img")
-	if err := os.WriteFile(backing, make([]byte, 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l := attachLoop(t, backing, false)
+	l := zeroLoop(t, 64<<10)
 	create(t, "dup", false, Linear{Length: 128, Device: l.Path})
 	_, err := CreateDevice("dup", "", false, Linear{Length: 128, Device: l.Path})
 	if !errors.Is(err, unix.EBUSY) {
@@ -254,11 +257,7 @@ func TestGuestDuplicateName(t *testing.T) {
 // TestGuestNodes checks both kinds of node: mknod without udev, the
 // udev-style symlink when udev is (pretended to be) running.
 func TestGuestNodes(t *testing.T) {
-	backing := filepath.Join(t.TempDir(), "lin.img")
-	if err := os.WriteFile(backing, make([]byte, 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l := attachLoop(t, backing, false)
+	l := zeroLoop(t, 64<<10)
 	node := create(t, "node-mknod", false, Linear{Length: 128, Device: l.Path})
 	if st, err := os.Lstat(node); err != nil || st.Mode()&fs.ModeDevice == 0 || st.Mode()&fs.ModeCharDevice != 0 {
 		t.Errorf("Lstat(%s) = %v, %v, want a block device node", node, st, err)
@@ -292,11 +291,7 @@ func TestGuestNodes(t *testing.T) {
 
 // TestGuestRemoveBusy: Remove waits out a short-lived opener (EBUSY).
 func TestGuestRemoveBusy(t *testing.T) {
-	backing := filepath.Join(t.TempDir(), "lin.img")
-	if err := os.WriteFile(backing, make([]byte, 64<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l := attachLoop(t, backing, false)
+	l := zeroLoop(t, 64<<10)
 	node := create(t, "busy", false, Linear{Length: 128, Device: l.Path})
 	f, err := os.Open(node)
 	if err != nil {

@@ -152,14 +152,6 @@ func (a *applier) firstErr() error {
 	return a.err
 }
 
-func (a *applier) setErr(err error) {
-	a.mu.Lock()
-	if a.err == nil {
-		a.err = err
-	}
-	a.mu.Unlock()
-}
-
 // barrier waits until every queued file is written.
 func (a *applier) barrier() error {
 	a.inflight.Wait()

@@ -104,6 +104,32 @@ var (
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 )
 
+// decompress sniffs the compression of the blob in br (gzip, zstd or none)
+// and returns the uncompressed stream with the hasher that computes its
+// diffID: ch itself for an uncompressed blob. release frees the decoder.
+func decompress(br *bufio.Reader, ch *hashReader) (ur io.Reader, uh *hashReader, release func(), err error) {
+	magic, _ := br.Peek(4)
+	var zr io.Reader
+	switch {
+	case bytes.HasPrefix(magic, gzipMagic):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("gzip: %w", err)
+		}
+		zr, release = gz, func() { gz.Close() }
+	case bytes.HasPrefix(magic, zstdMagic):
+		zd, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("zstd: %w", err)
+		}
+		zr, release = zd, zd.Close
+	default:
+		return br, ch, func() {}, nil
+	}
+	uh = newHashReader(zr)
+	return uh, uh, release, nil
+}
+
 // applyLayer streams layer l into the directory root: the compressed blob
 // is hashed and checked against l's digest, decompressed (gzip, zstd or
 // none, sniffed from the content) and hashed again against diffID while
@@ -114,8 +140,11 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 	if err != nil {
 		return Stats{}, fmt.Errorf("apply layer %s: digest: %w", diffID, err)
 	}
-	if digest.Algorithm != "sha256" || diffID.Algorithm != "sha256" {
+	if digest.Algorithm != "sha256" {
 		return Stats{}, fmt.Errorf("apply layer %s: unsupported digest algorithm %q", diffID, digest.Algorithm)
+	}
+	if diffID.Algorithm != "sha256" {
+		return Stats{}, fmt.Errorf("apply layer %s: unsupported diffID algorithm %q", digest, diffID.Algorithm)
 	}
 	rc, err := l.Compressed()
 	if err != nil {
@@ -125,29 +154,12 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 	ch := newHashReader(&capReader{r: rc, max: b.lim.MaxTotalBytes})
 	defer ch.Sum()
 	br := bufio.NewReaderSize(ch, 1<<20)
-	magic, _ := br.Peek(4)
-	var ur io.Reader = br
-	uh := ch // an uncompressed blob is its own diffID
-	switch {
-	case bytes.HasPrefix(magic, gzipMagic):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return Stats{}, fmt.Errorf("apply layer %s: gzip: %w", digest, err)
-		}
-		defer zr.Close()
-		uh = newHashReader(zr)
-		defer uh.Sum()
-		ur = uh
-	case bytes.HasPrefix(magic, zstdMagic):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return Stats{}, fmt.Errorf("apply layer %s: zstd: %w", digest, err)
-		}
-		defer zr.Close()
-		uh = newHashReader(zr)
-		defer uh.Sum()
-		ur = uh
+	ur, uh, release, err := decompress(br, ch)
+	if err != nil {
+		return Stats{}, fmt.Errorf("apply layer %s: %w", digest, err)
 	}
+	defer release()
+	defer uh.Sum()
 	cr := &countReader{r: ur, b: b}
 	rootfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {

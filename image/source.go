@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"runtime"
 	"strings"
 
@@ -158,7 +160,7 @@ func resolveArchive(spec string) (v1.Image, []string, error) {
 		return nil, nil, fmt.Errorf("resolve docker-archive:%s: %w", file, err)
 	}
 	var names []string
-	m, err := tarball.LoadManifest(func() (ioReadCloser, error) { return openFile(file) })
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(file) })
 	if err == nil {
 		for _, d := range m {
 			for _, rt := range d.RepoTags {

@@ -185,6 +185,9 @@ func (a *Archive) WriteFile(name string, c Compression) (err error) {
 	if err := tmp.Chmod(0o644); err != nil {
 		return fmt.Errorf("write initramfs %s: %w", name, err)
 	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write initramfs %s: %w", name, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write initramfs %s: %w", name, err)
 	}

@@ -262,8 +262,11 @@ func (h *Header) AddToken(d Device, id int, raw json.RawMessage) (int, error) {
 		}
 	}
 	sid := strconv.Itoa(id)
-	if _, used := h.Meta.Tokens[sid]; used || id > maxID {
-		return -1, fmt.Errorf("add token %d: id in use or out of range", id)
+	if id > maxID {
+		return -1, fmt.Errorf("add token %d: id above %d", id, maxID)
+	}
+	if _, used := h.Meta.Tokens[sid]; used {
+		return -1, fmt.Errorf("add token %d: id in use", id)
 	}
 	if !json.Valid(raw) {
 		return -1, fmt.Errorf("add token %d: invalid json", id)

@@ -65,7 +65,7 @@ func fixChecksums(b []byte) []byte {
 // new device and reads it back.
 func checkReparse(t *testing.T, b []byte) {
 	t.Helper()
-	h, err := ReadHeader(&sliceReader{b})
+	h, err := ReadHeader(bytes.NewReader(b))
 	if err != nil {
 		return
 	}
@@ -114,7 +114,7 @@ func FuzzMetadata(f *testing.F) {
 type memDevice struct{ b []byte }
 
 func (d *memDevice) ReadAt(p []byte, off int64) (int, error) {
-	return (&sliceReader{d.b}).ReadAt(p, off)
+	return bytes.NewReader(d.b).ReadAt(p, off)
 }
 
 func (d *memDevice) WriteAt(p []byte, off int64) (int, error) {

@@ -2,9 +2,6 @@ package luks2
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
 	"hash"
@@ -76,15 +73,11 @@ func setCString(field string, b []byte, s string) error {
 
 // checksumHash returns the hash named by a header's checksum_alg.
 func checksumHash(alg string) (func() hash.Hash, error) {
-	switch alg {
-	case "sha256":
-		return sha256.New, nil
-	case "sha1":
-		return sha1.New, nil
-	case "sha512":
-		return sha512.New, nil
+	h, err := hashByName(alg)
+	if err != nil {
+		return nil, fmt.Errorf("checksum_alg: %w", err)
 	}
-	return nil, fmt.Errorf("unsupported checksum algorithm %q", alg)
+	return h, nil
 }
 
 // decodeBinary parses and checks the binary header at the start of b

@@ -1,6 +1,7 @@
 package luks2
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -118,7 +119,7 @@ func RestoreFile(backup, dev string, force bool) error {
 	if err != nil {
 		return fmt.Errorf("restore luks2 header: %w", err)
 	}
-	bh, err := ReadHeader(&sliceReader{b})
+	bh, err := ReadHeader(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("restore luks2 header from %s: %w", backup, err)
 	}
@@ -143,19 +144,6 @@ func RestoreFile(backup, dev string, force bool) error {
 		}
 	}
 	return nil
-}
-
-type sliceReader struct{ b []byte }
-
-func (r *sliceReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(r.b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 // openFile opens a device or image for reading (and writing).

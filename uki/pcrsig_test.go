@@ -317,3 +317,25 @@ func TestParsePhases(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParsePhases(f *testing.F) {
+	f.Add(":,enter-initrd,enter-initrd:leave-initrd")
+	f.Add("a::b")
+	f.Fuzz(func(t *testing.T, s string) {
+		paths, err := ParsePhases(s)
+		if err != nil {
+			return
+		}
+		words := make([]string, len(paths))
+		for i, p := range paths {
+			words[i] = strings.Join(p, ":")
+			if words[i] == "" {
+				words[i] = ":"
+			}
+		}
+		again, err := ParsePhases(strings.Join(words, ","))
+		if err != nil || !cmp.Equal(again, paths) {
+			t.Errorf("ParsePhases(%q) = %q, re-parsed %q, %v", s, paths, again, err)
+		}
+	})
+}

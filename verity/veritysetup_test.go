@@ -111,6 +111,8 @@ func TestVeritysetupDifferential(t *testing.T) {
 	}
 }
 
+// diffOne formats case c with veritysetup and with Format, and checks the
+// two agree on the tree, on verification and on corruption.
 func diffOne(t *testing.T, vs string, c diffCase) {
 	dir := t.TempDir()
 	dataPath := filepath.Join(dir, "data")
@@ -162,10 +164,7 @@ func diffOne(t *testing.T, vs string, c diffCase) {
 		badPath := filepath.Join(dir, "bad")
 		writeFile(t, badPath, bad)
 		wantCorrupt(t, rt.Verify(bytes.NewReader(data), bytes.NewReader(bad)), 0, leaf.Blocks-1)
-		cmd := exec.Command(vs, append([]string{"verify", dataPath, badPath, theirRoot}, c.args()...)...)
-		if out, err := cmd.CombinedOutput(); err == nil {
-			t.Errorf("veritysetup verify accepted a corrupt hash block:\n%s", out)
-		}
+		wantRejected(t, vs, c, "hash block", dataPath, badPath, theirRoot)
 	}
 
 	// 5. Both reject a flipped data byte, which we locate.
@@ -174,10 +173,17 @@ func diffOne(t *testing.T, vs string, c diffCase) {
 		data[int64(blk)*int64(c.dbs)+1] ^= 1
 		writeFile(t, dataPath, data)
 		wantCorrupt(t, rt.Verify(bytes.NewReader(data), f), DataLevel, blk)
-		cmd := exec.Command(vs, append([]string{"verify", dataPath, ourPath, theirRoot}, c.args()...)...)
-		if out, err := cmd.CombinedOutput(); err == nil {
-			t.Errorf("veritysetup verify accepted a corrupt data block:\n%s", out)
-		}
+		wantRejected(t, vs, c, "data block", dataPath, ourPath, theirRoot)
+	}
+}
+
+// wantRejected checks veritysetup verify fails on a corrupt data or hash
+// block (what).
+func wantRejected(t *testing.T, vs string, c diffCase, what, dataPath, hashPath, root string) {
+	t.Helper()
+	cmd := exec.Command(vs, append([]string{"verify", dataPath, hashPath, root}, c.args()...)...)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("veritysetup verify accepted a corrupt %s:\n%s", what, out)
 	}
 }
 

@@ -3,7 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,10 +26,16 @@ func imageLayout(t *testing.T) string {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	body := "ID=initos\n"
-	tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "etc/os-release", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
-	tw.Write([]byte(body))
-	tw.Close()
+	for _, err := range []error{
+		tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}),
+		tw.WriteHeader(&tar.Header{Name: "etc/os-release", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}),
+		func() error { _, err := tw.Write([]byte(body)); return err }(),
+		tw.Close(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +89,12 @@ func TestImageCLI(t *testing.T) {
 	if out := mustRun(t, "image", "list", "--store", store); out != "" {
 		t.Errorf("image list after rm+gc = %q, want empty", out)
 	}
-	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"image", "list"}, &stdout, &stderr); err == nil {
-		t.Errorf("image list without --store succeeded")
+	mustFail(t, "image", "list") // no --store
+	bad := filepath.Join(mnt, "bad-store")
+	if err := mustFail(t, "image", "pull", "oci:"+dir, "--store", bad, "--platform", "nope"); !errors.Is(err, errUsage) {
+		t.Errorf("image pull --platform nope = %v, want a usage error", err)
+	}
+	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("image pull with a bad --platform created the store: %v", err)
 	}
 }

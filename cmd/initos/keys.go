@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,15 +31,25 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // keysNow is the timestamp for certificates and .auth payloads:
 // SOURCE_DATE_EPOCH when set, else the current time.
 func keysNow() (time.Time, error) {
+	t, ok, err := sourceDateEpoch()
+	if !ok && err == nil {
+		t = time.Now().UTC().Truncate(time.Second)
+	}
+	return t, err
+}
+
+// sourceDateEpoch returns the time SOURCE_DATE_EPOCH sets for reproducible
+// outputs; ok is false when it is unset.
+func sourceDateEpoch() (t time.Time, ok bool, err error) {
 	s := os.Getenv("SOURCE_DATE_EPOCH")
 	if s == "" {
-		return time.Now().UTC().Truncate(time.Second), nil
+		return time.Time{}, false, nil
 	}
 	sec, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("parse SOURCE_DATE_EPOCH %q: %w", s, err)
+		return time.Time{}, false, fmt.Errorf("parse SOURCE_DATE_EPOCH %q: %w", s, err)
 	}
-	return time.Unix(sec, 0).UTC(), nil
+	return time.Unix(sec, 0).UTC(), true, nil
 }
 
 func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -118,8 +130,12 @@ func keysWriteDir(dir string, k *efivar.OwnerKeys, p *efivar.Payloads) error {
 		files[name+".crt"] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: kp.Cert.Raw})
 		files[name+".cer"] = kp.Cert.Raw
 	}
-	for name, data := range files {
-		if err := keysWriteFile(filepath.Join(dir, name), data); err != nil {
+	// PK.key goes last: keys create refuses a directory that has it, so a
+	// run that fails half-way can be repeated.
+	names := slices.Sorted(maps.Keys(files))
+	names = append(slices.DeleteFunc(names, func(n string) bool { return n == "PK.key" }), "PK.key")
+	for _, name := range names {
+		if err := keysWriteFile(filepath.Join(dir, name), files[name]); err != nil {
 			return err
 		}
 	}

@@ -91,3 +91,21 @@ func TestEFIBootCLI(t *testing.T) {
 	mustFail(t, "efi", "boot", "add", "--efivars", vars) // missing partition
 	mustFail(t, "efi", "frobnicate")
 }
+
+func TestSourceDateEpoch(t *testing.T) {
+	for _, tt := range []struct {
+		env     string
+		want    int64
+		ok, err bool
+	}{
+		{"", 0, false, false},
+		{"1700000000", 1700000000, true, false},
+		{"soon", 0, false, true},
+	} {
+		t.Setenv("SOURCE_DATE_EPOCH", tt.env)
+		got, ok, err := sourceDateEpoch()
+		if ok != tt.ok || (err != nil) != tt.err || (ok && got.Unix() != tt.want) {
+			t.Errorf("sourceDateEpoch(SOURCE_DATE_EPOCH=%q) = %v, %t, %v; want %d, %t, error %t", tt.env, got, ok, err, tt.want, tt.ok, tt.err)
+		}
+	}
+}

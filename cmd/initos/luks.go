@@ -143,6 +143,20 @@ func openHeader(path string, write bool) (*os.File, *luks2.Header, error) {
 	return f, h, nil
 }
 
+// openWithPass reads the passphrase in the --key-file keyFile, then opens
+// path (the device or its detached header) and reads its header.
+func openWithPass(path string, write bool, keyFile string) (*os.File, *luks2.Header, []byte, error) {
+	pass, err := readKeyFile("key-file", keyFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, h, err := openHeader(path, write)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return f, h, pass, nil
+}
+
 // wrongKey maps ErrWrongPassphrase to exit status 2, like cryptsetup.
 func wrongKey(err error) error {
 	if errors.Is(err, luks2.ErrWrongPassphrase) {
@@ -160,11 +174,7 @@ func luksTestPassphrase(_ context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	pass, err := readKeyFile("key-file", *keyFile)
-	if err != nil {
-		return err
-	}
-	f, h, err := openHeader(orDefault(*header, pos[0]), false)
+	f, h, pass, err := openWithPass(orDefault(*header, pos[0]), false, *keyFile)
 	if err != nil {
 		return err
 	}

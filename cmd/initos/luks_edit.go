@@ -112,11 +112,7 @@ func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	pass, err := readKeyFile("key-file", *keyFile)
-	if err != nil {
-		return err
-	}
-	f, h, err := openHeader(pos[0], true)
+	f, h, pass, err := openWithPass(pos[0], true, *keyFile)
 	if err != nil {
 		return err
 	}
@@ -146,15 +142,11 @@ func luksChangeKey(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if o.PBKDF, err = pf.value(); err != nil {
 		return err
 	}
-	old, err := readKeyFile("key-file", *keyFile)
-	if err != nil {
-		return err
-	}
 	newPass, err := readKeyFile("new-key-file", *newKey)
 	if err != nil {
 		return err
 	}
-	f, h, err := openHeader(pos[0], true)
+	f, h, old, err := openWithPass(pos[0], true, *keyFile)
 	if err != nil {
 		return err
 	}

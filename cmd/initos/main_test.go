@@ -92,3 +92,27 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlagsArgCount(t *testing.T) {
+	for _, tt := range []struct {
+		args     []string
+		min, max int
+		want     string
+	}{
+		{nil, 1, 1, "(0, want 1)"},
+		{[]string{"a", "b", "c"}, 1, 2, "(3, want 1 to 2)"},
+		{nil, 1, -1, "(0, want at least 1)"},
+	} {
+		fs := newFlags("test", io.Discard)
+		_, err := parseFlags(fs, tt.args, tt.min, tt.max)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseFlags(%q, %d, %d) = %v, want a usage error containing %q", tt.args, tt.min, tt.max, err, tt.want)
+		}
+	}
+	fs := newFlags("test", io.Discard)
+	v := fs.Bool("v", false, "")
+	pos, err := parseFlags(fs, []string{"a", "-v", "b", "--", "-c"}, 0, -1)
+	if err != nil || !*v || strings.Join(pos, " ") != "a b -c" {
+		t.Errorf("parseFlags(a -v b -- -c) = %q, %v (v=%t), want [a b -c] with -v", pos, err, *v)
+	}
+}

@@ -76,7 +76,18 @@ func parseFlags(fs *flag.FlagSet, args []string, min, max int) ([]string, error)
 	}
 	if len(pos) < min || (max >= 0 && len(pos) > max) {
 		fs.Usage()
-		return nil, fmt.Errorf("%w: %s: wrong number of arguments (%d)", errUsage, fs.Name(), len(pos))
+		return nil, fmt.Errorf("%w: %s: wrong number of arguments (%d, want %s)", errUsage, fs.Name(), len(pos), argRange(min, max))
 	}
 	return pos, nil
+}
+
+// argRange spells the allowed number of positional arguments.
+func argRange(min, max int) string {
+	switch {
+	case max < 0:
+		return fmt.Sprintf("at least %d", min)
+	case min == max:
+		return fmt.Sprint(min)
+	}
+	return fmt.Sprintf("%d to %d", min, max)
 }

@@ -29,8 +29,11 @@ func ukiPCRFlags(fs *flag.FlagSet, stdout io.Writer) func([]byte, pecoff.UKI) (*
 	fs.StringVar(&o.phases, "phases", ":", "phase `PATHS` to sign, comma/space-separated, words joined by ':' (':' = at boot)")
 	return func(stub []byte, u pecoff.UKI) (*pecoff.Image, error) {
 		s, err := o.signing(fs)
-		if err != nil || s == nil {
+		if err != nil {
 			return nil, err
+		}
+		if s == nil {
+			return pecoff.BuildUKI(stub, u)
 		}
 		if len(u.PCRSig) != 0 {
 			return nil, fmt.Errorf("%w: --pcrsig and --pcr-private-key exclude each other", errUsage)

@@ -52,7 +52,7 @@ func TestUKIBuildPCRSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sig["sha256"][0] != boot["sha256"][0] && sig["sha256"][0].Pol != boot["sha256"][0].Pol {
+	if g, w := sig["sha256"][0], boot["sha256"][0]; g.Pol != w.Pol || g.Sig != w.Sig || g.PKFP != w.PKFP {
 		t.Errorf(".pcrsig entry for ':' = %+v, want tpm sign-pcr11's %+v", sig["sha256"][0], boot["sha256"][0])
 	}
 	if got := runUKICLI(t, false, "verify", "--cert", ukiTestCert, out); !strings.Contains(got, "OK") {

@@ -118,7 +118,7 @@ func verityFormat(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	r, err := formatFiles(pos[0], pos[1], vf.hashOffset, p)
 	if err != nil {
-		return err
+		return fmt.Errorf("verity format %s into %s: %w", pos[0], pos[1], err)
 	}
 	return printTree(stdout, pos[1], r, true, vf.json)
 }
@@ -138,7 +138,10 @@ func formatFiles(dataPath, hashPath string, off int64, p verity.Params) (*verity
 	case err != nil:
 		return nil, err
 	}
-	dst, _ := data.Stat()
+	dst, err := data.Stat()
+	if err != nil {
+		return nil, err
+	}
 	if os.SameFile(dst, hst) {
 		return formatSameFile(dataPath, off, p)
 	}
@@ -255,10 +258,10 @@ func verityVerify(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer hash.Close()
 	r, err := verity.Open(hash, vf.hashOffset, size, p, root)
 	if err != nil {
-		return err
+		return fmt.Errorf("verity verify: tree in %s: %w", pos[1], err)
 	}
 	if err := r.Verify(data, hash); err != nil {
-		return &exitError{1, err}
+		return &exitError{1, fmt.Errorf("verity verify %s: %w", pos[0], err)}
 	}
 	return nil
 }
@@ -278,7 +281,7 @@ func verityDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer f.Close()
 	r, err := verity.Open(f, vf.hashOffset, 0, verity.Params{}, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("verity dump %s: %w", pos[0], err)
 	}
 	return printTree(stdout, pos[0], r, false, vf.json)
 }

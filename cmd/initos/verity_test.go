@@ -95,9 +95,14 @@ func TestVerityCLIVerify(t *testing.T) {
 	if _, err := runCLI(t, "verity", "verify", data, hash, j.RootHash); err != nil {
 		t.Errorf("initos verity verify(intact) = %v, want nil", err)
 	}
-	b, _ := os.ReadFile(data)
+	b, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b[77*4096+9] ^= 1
-	os.WriteFile(data, b, 0o644)
+	if err := os.WriteFile(data, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, err = runCLI(t, "verity", "verify", data, hash, j.RootHash)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "data block 77 ") {
@@ -113,9 +118,8 @@ func TestVerityCLISameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var j treeJSON
-	json.Unmarshal([]byte(out), &j)
-	if j.DataBlocks != 64 {
-		t.Errorf("format same file: %d data blocks, want 64", j.DataBlocks)
+	if err := json.Unmarshal([]byte(out), &j); err != nil || j.DataBlocks != 64 {
+		t.Errorf("format same file --json = %q (%v), want 64 data blocks", out, err)
 	}
 	if _, err := runCLI(t, "verity", "verify", img, img, j.RootHash, "--hash-offset", "262144"); err != nil {
 		t.Errorf("verify same file = %v", err)
@@ -130,7 +134,9 @@ func TestVerityCLIInPlace(t *testing.T) {
 	data := cliData(t, dir, 10*4096)
 	hash := filepath.Join(dir, "dev.hash")
 	old := bytes.Repeat([]byte{0xee}, 64*1024)
-	os.WriteFile(hash, old, 0o600)
+	if err := os.WriteFile(hash, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := runCLI(t, "verity", "format", data, hash, "--hash-offset", "8192"); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +153,9 @@ func TestVerityCLIErrors(t *testing.T) {
 	dir := t.TempDir()
 	data := cliData(t, dir, 4096)
 	small := filepath.Join(dir, "small")
-	os.WriteFile(small, []byte("tiny"), 0o644)
+	if err := os.WriteFile(small, []byte("tiny"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	hash := filepath.Join(dir, "h")
 	tests := []struct {
 		name  string
@@ -159,6 +167,8 @@ func TestVerityCLIErrors(t *testing.T) {
 		{"bad salt", []string{"verity", "format", "--salt", "xyz", data, hash}, true},
 		{"bad uuid", []string{"verity", "format", "--uuid", "nope", data, hash}, true},
 		{"bad root", []string{"verity", "verify", data, hash, "zz"}, true},
+		{"huge block size", []string{"verity", "format", "--data-block-size", "4294971392", data, hash}, true},
+		{"open huge block size", []string{"verity", "open", "--no-superblock", "--hash-block-size", "4294971392", "n", data, hash, "00"}, true},
 		{"small data", []string{"verity", "format", small, hash}, false},
 		{"bad hash", []string{"verity", "format", "--hash", "md5", data, hash}, false},
 		{"dump not verity", []string{"verity", "dump", data}, false},

@@ -48,8 +48,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("scripts/demo.sh: %v\n%s", err, got)
 	}
 	for _, want := range []string{
-		"initos: verify verity: data block 77 (offset 315392) is corrupt",
-		"image digest does not match the signed digest",
+		"data block 77 (offset 315392) is corrupt",
+		"image digest does not match",
 		"initos-demo: enrolled db, KEK and PK (db=CN=InitOS_demo_db); SetupMode=0 now",
 		"initos-demo: Secure Boot: SecureBoot=1 SetupMode=0 db=CN=InitOS_demo_db",
 		"initos-demo: SUCCESS: read ",

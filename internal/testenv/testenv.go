@@ -11,6 +11,8 @@
 package testenv
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -30,16 +32,28 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// Missing reports that a prerequisite of t is absent: an oracle tool, the
+// Debian kernel, or a fixture an installed package makes (its initrd, its
+// modules). It skips t on a developer machine and fails t under CI, where
+// scripts/setup.sh installs every prerequisite. The message says what is
+// missing and which package provides it.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		t.Fatalf("%s: CI installs every test prerequisite, so its absence is a failure (see scripts/setup.sh)", msg)
+		return
+	}
+	t.Skip(msg)
+}
+
 // Tool returns the path of an oracle program. It skips t when the program
 // is missing on a developer machine and fails t when it is missing in CI.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if InCI() {
-			t.Fatalf("oracle %s is not installed: .ci/run must install it", name)
-		}
-		t.Skipf("oracle %s not installed", name)
+		Missing(t, "oracle %s is not installed", name)
 	}
 	return p
 }
@@ -49,15 +63,11 @@ func Tool(t testing.TB, name string) string {
 func Run(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
 	cmd := exec.Command(Tool(t, name), args...)
-	var stderr bytesBuffer
+	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s %q: %v\nstdout:\n%s\nstderr:\n%s", name, args, err, out, stderr.b)
+		t.Fatalf("%s %q: %v\nstdout:\n%s\nstderr:\n%s", name, args, err, out, stderr.Bytes())
 	}
 	return out
 }
-
-type bytesBuffer struct{ b []byte }
-
-func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }

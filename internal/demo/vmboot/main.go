@@ -4,12 +4,14 @@
 // verity data disk as the second, through internal/vmtest.Machine. The
 // firmware boots \EFI\BOOT\BOOTX64.EFI from the ESP.
 //
-//	go run ./internal/demo/vmboot --esp esp.img --data data.img --state DIR [--tampered-esp esp2.img]
+//	go run ./internal/demo/vmboot --esp esp.img --data data.img --state DIR [--flip OFFSET] [--tampered-esp esp2.img]
 //
 // Boot 1 must show the demo init enrolling the owner keys (then it
 // reboots), boot 2 Secure Boot on and the verity disk read through
-// dm-verity, and, with --tampered-esp (an ESP whose UKI was changed after
-// signing), boot 3 the firmware refusing the UKI ("Access Denied"). The
+// dm-verity; with --flip, a boot after flipping one bit of the machine's
+// data disk must show dm-verity refusing that block; with --tampered-esp
+// (an ESP whose UKI was changed after signing), the last boot must show
+// the firmware refusing the UKI ("Access Denied"). The
 // console lines that tell the story ("initos-demo:" ones, the firmware's
 // "Access Denied", the kernel's "Secure boot enabled") are copied to
 // stdout; the exit status is 1 when an expected line is missing.
