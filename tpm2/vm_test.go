@@ -8,11 +8,9 @@ import (
 	"initos/internal/vmtest"
 )
 
-// A VM test of PCR 11 as the real systemd-stub measures it is left out:
-// the harness always passes its initramfs with qemu -initrd, which qemu
-// refuses for a PE (UKI) kernel ("linux kernel too old to load a ram
-// disk"), so a UKI cannot be booted through it without a harness change.
-// PredictPCR11 is checked against systemd-measure and a swtpm replay.
+// PCR 11 as the real systemd-stub measures it, signed policies across UKI
+// upgrades and Secure Boot on/off are proven under firmware in
+// uki/firmware_test.go (TestFirmwarePCRPolicies).
 
 // TestVMPCR7AcrossBoots (tier 3): in a VM booted through OVMF with a swtpm,
 // a key sealed to PCR 7 on boot 1 unseals on boot 2 of the same machine,
