@@ -22,10 +22,7 @@ const (
 func requireFile(t testing.TB, path string) string {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		if testenv.InCI() {
-			t.Fatalf("%s missing: .ci/run must install it", path)
-		}
-		t.Skipf("%s missing", path)
+		testenv.Missing(t, "%s missing", path)
 	}
 	return path
 }

@@ -110,10 +110,7 @@ func TestMachineSecureBootStarts(t *testing.T) {
 	testenv.Tool(t, "qemu-system-x86_64")
 	fw := OVMFSecureBoot()
 	if _, err := os.Stat(fw.Code); err != nil {
-		if testenv.InCI() {
-			t.Fatalf("ovmf is not installed: %v", err)
-		}
-		t.Skipf("ovmf is not installed: %v", err)
+		testenv.Missing(t, "ovmf is not installed: %v", err)
 	}
 	m, err := NewMachine(t.TempDir(), MachineConfig{MemoryMB: 256, Firmware: fw})
 	if err != nil {
