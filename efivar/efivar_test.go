@@ -235,6 +235,10 @@ func TestEnrollAndStatus(t *testing.T) {
 	if err != nil || attrs != AuthAttributes || !bytes.Equal(data, p.DB) {
 		t.Errorf("db = %#x, %d bytes, %v; want %#x and the .auth payload", attrs, len(data), err, AuthAttributes)
 	}
+	// Read straight after Enroll, the variables hold the .auth payloads.
+	if st, err := ReadStatus(s); err != nil || len(st.PK) != 1 || !st.DB[0].Equal(k.DB.Cert) || !st.KEK[0].Equal(k.KEK.Cert) {
+		t.Errorf("ReadStatus(after Enroll into a Dir) = %+v, %v, want the enrolled certificates", st, err)
+	}
 	// The firmware stores only the lists; emulate it to read the status.
 	for _, v := range []struct {
 		name string

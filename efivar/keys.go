@@ -144,7 +144,9 @@ type Status struct {
 }
 
 // ReadStatus reads SetupMode, SecureBoot and the certificates in PK, KEK
-// and db.
+// and db. A variable that holds a whole .auth payload (a Dir store written
+// by Enroll: no firmware strips the authentication header there) is read
+// through that header.
 func ReadStatus(s Store) (*Status, error) {
 	var st Status
 	var err error
@@ -166,7 +168,7 @@ func ReadStatus(s Store) (*Status, error) {
 		if err != nil {
 			return nil, err
 		}
-		lists, err := ParseSignatureLists(data)
+		lists, err := storedLists(data)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", v.name, err)
 		}
@@ -175,4 +177,19 @@ func ReadStatus(s Store) (*Status, error) {
 		}
 	}
 	return &st, nil
+}
+
+// storedLists parses a key variable's data as signature lists; data that is
+// not, but is an authenticated payload (an .auth as written to a plain
+// directory store), yields the lists after its header.
+func storedLists(data []byte) ([]SignatureList, error) {
+	lists, err := ParseSignatureLists(data)
+	if err == nil {
+		return lists, nil
+	}
+	p, perr := ParseSignedPayload(data)
+	if perr != nil {
+		return nil, err
+	}
+	return ParseSignatureLists(p.Data)
 }

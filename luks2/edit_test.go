@@ -134,10 +134,24 @@ func TestFormatOptionErrors(t *testing.T) {
 		{UUID: "nope"},
 		{Label: string(make([]byte, 48))},
 		{PBKDF: PBKDF{Type: "scrypt"}},
+		{PBKDF: PBKDF{Type: "pbkdf2", Hash: "md5", Iterations: 1000}},
+		{PBKDF: PBKDF{Type: "argon2id", Memory: MaxArgon2Memory + 1, Iterations: 4}},
+		{PBKDF: PBKDF{Type: "argon2i", Memory: 64, Parallel: MaxArgon2Parallel + 1}},
+		{PBKDF: PBKDF{Type: "argon2id", Memory: 64, Iterations: MaxArgon2Time + 1}},
 	} {
-		img := newImage(t, 20<<20)
+		// A refused format leaves the volume already on the device intact.
+		img, _, _ := formatted(t, FormatOptions{})
 		if _, err := FormatFile(img, 0, []byte("p"), o); err == nil {
 			t.Errorf("FormatFile(%+v) succeeded", o)
+		}
+		h, err := ReadHeaderFile(img)
+		if err != nil {
+			t.Errorf("ReadHeaderFile after refused FormatFile(%+v) = %v, want the old header", o, err)
+			continue
+		}
+		f := openFileRW(t, img)
+		if _, _, err := h.Unlock(f, []byte("pass")); err != nil {
+			t.Errorf("Unlock after refused FormatFile(%+v) = %v, want the old volume", o, err)
 		}
 	}
 	if _, err := FormatFile(filepath.Join(t.TempDir(), "missing"), 0, []byte("p"), FormatOptions{PBKDF: fastPBKDF["pbkdf2"]}); err == nil {

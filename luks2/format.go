@@ -73,6 +73,9 @@ func (o *FormatOptions) resolve() error {
 	if !ValidMetadataSize(o.MetadataSize) {
 		return fmt.Errorf("metadata size %d is not a power of two in 16 KiB..4 MiB", o.MetadataSize)
 	}
+	if err := o.PBKDF.check(); err != nil {
+		return fmt.Errorf("keyslot 0: %w", err)
+	}
 	return o.resolveLayout()
 }
 

@@ -99,6 +99,17 @@ func (p PBKDF) kdfFor(keyLen int) (KDF, error) {
 	return k, checkKDF(&k)
 }
 
+// check validates p (type, hash, limits) without benchmarking, so that
+// Format refuses bad parameters before it touches the device. A time cost
+// left to the benchmark is checked with a placeholder.
+func (p PBKDF) check() error {
+	if p.Iterations == 0 {
+		p.Iterations = MinPBKDF2Iterations
+	}
+	_, err := p.kdfFor(0)
+	return err
+}
+
 func (p PBKDF) iterTime() time.Duration {
 	if p.IterTime > 0 {
 		return p.IterTime

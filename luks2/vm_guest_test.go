@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const vmDisk = "/dev/vda"
@@ -135,5 +137,94 @@ func TestGuestCryptsetupVolume(t *testing.T) {
 	want := vmPattern()
 	if got := readBack(t, node, len(want)); !bytes.Equal(got, want) {
 		t.Errorf("pattern read through our mapping of the cryptsetup volume differs")
+	}
+}
+
+// vmFSDisk is the third disk: a LUKS2 volume TestVM formats for the file
+// system test.
+const vmFSDisk = "/dev/vdc"
+
+// cliOpen maps disk as name with `initos luks open` and returns the node.
+func cliOpen(t *testing.T, disk, name string) string {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(key, []byte(vmPassphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/bin/initos", "luks", "open", "--key-file", key, disk, name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("initos luks open %s %s: %v\n%s", disk, name, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cliClose removes the mapping name with `initos luks close`.
+func cliClose(t *testing.T, name string) {
+	t.Helper()
+	if out, err := exec.Command("/bin/initos", "luks", "close", name).CombinedOutput(); err != nil {
+		t.Fatalf("initos luks close %s: %v\n%s", name, err, out)
+	}
+}
+
+// mountFAT mounts the vfat file system on node at a new directory.
+func mountFAT(t *testing.T, node string, flags uintptr) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount(node, dir, "vfat", flags, ""); err != nil {
+		t.Fatalf("mount %s on %s: %v", node, dir, err)
+	}
+	return dir
+}
+
+func unmount(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Unmount(dir, 0); err != nil {
+		t.Fatalf("unmount %s: %v", dir, err)
+	}
+}
+
+// TestGuestCLIFilesystem puts a FAT file system on a mapping made by
+// `initos luks open`, writes a file through it, closes the mapping, reopens
+// it and reads the file back; the raw disk holds no plaintext of it.
+func TestGuestCLIFilesystem(t *testing.T) {
+	img, err := os.ReadFile(vmFATImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := cliOpen(t, vmFSDisk, "fsvm")
+	f, err := os.OpenFile(node, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(img, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Repeat([]byte("initos luks file system test\n"), 1000)
+	dir := mountFAT(t, node, 0)
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unmount(t, dir)
+	cliClose(t, "fsvm")
+	raw, err := os.ReadFile(vmFSDisk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, want[:64]) {
+		t.Errorf("plaintext of hello.txt found on %s", vmFSDisk)
+	}
+	node = cliOpen(t, vmFSDisk, "fsvm")
+	defer cliClose(t, "fsvm")
+	dir = mountFAT(t, node, unix.MS_RDONLY)
+	defer unmount(t, dir)
+	got, err := os.ReadFile(filepath.Join(dir, "hello.txt"))
+	if err != nil {
+		t.Fatalf("read hello.txt after close/reopen: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("hello.txt after close/reopen: %d bytes differing from the %d written", len(got), len(want))
 	}
 }

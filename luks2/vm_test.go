@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/xts"
 
+	"initos/internal/testenv"
 	"initos/internal/vmtest"
 )
 
@@ -27,6 +28,13 @@ func TestVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := cryptsetupDisk(t, dir)
+	fsDisk := filepath.Join(dir, "fs.img")
+	if _, err := FormatFile(fsDisk, 24<<20, []byte(vmPassphrase), FormatOptions{Label: "vmfs", PBKDF: fastPBKDF["pbkdf2"]}); err != nil {
+		t.Fatal(err)
+	}
+	fatImg := filepath.Join(dir, "fat.img")
+	// 4096-byte logical sectors: the mapping's crypt sector size.
+	testenv.Run(t, "mkfs.vfat", "-S", "4096", "-C", fatImg, "4096")
 	cli := filepath.Join(dir, "initos")
 	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", cli, "initos/cmd/initos")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -34,12 +42,17 @@ func TestVM(t *testing.T) {
 		t.Fatalf("go build initos: %v\n%s", err, out)
 	}
 	vmtest.Run(t, vmtest.Config{
-		// xts and ecb back aes-xts-plain64 (aes and cbc are built in).
-		Modules: []string{"dm-crypt", "loop", "xts", "ecb"},
-		Disks:   []vmtest.Disk{{Path: img}, {Path: theirs}},
-		Files:   map[string]string{"/bin/initos": cli},
+		// xts and ecb back aes-xts-plain64 (aes and cbc are built in);
+		// vfat mounts with codepage 437 and iocharset ascii by default.
+		Modules: []string{"dm-crypt", "loop", "xts", "ecb", "vfat", "nls_cp437", "nls_ascii"},
+		Disks:   []vmtest.Disk{{Path: img}, {Path: theirs}, {Path: fsDisk}},
+		Files:   map[string]string{"/bin/initos": cli, vmFATImage: fatImg},
 	})
 }
+
+// vmFATImage is the guest path of an empty FAT file system image (made on
+// the host with mkfs.vfat) that the guest copies onto a mapping.
+const vmFATImage = "/fat.img"
 
 // vmDataOffset is where the guest reads (and writes) its test pattern,
 // relative to the start of the decrypted device.

@@ -42,6 +42,10 @@ func TestKeysCLI(t *testing.T) {
 			t.Errorf("enroll did not write %s", v)
 		}
 	}
+	// Straight after enroll, a directory store holds the .auth payloads.
+	if out := mustRun(t, "keys", "status", "--efivars", vars); !strings.Contains(out, "db: CN=Test db") {
+		t.Errorf("keys status after enroll = %q, want db: CN=Test db", out)
+	}
 	// Emulate the firmware: the variables now hold the lists, user mode.
 	for _, v := range []struct {
 		name string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"initos/luks2"
@@ -177,18 +178,27 @@ func luksKillSlot(_ context.Context, args []string, stdout, stderr io.Writer) er
 	return h.KillSlot(f, id)
 }
 
-func luksToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: initos luks token: want add, remove or list", errUsage)
+// luksToken dispatches "initos luks token add|remove|list" (with --help).
+func luksToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	subs := map[string]subcommand{
+		"add":    {"add a token: [--token-id N] --json-file F|- DEVICE", luksTokenVerb("add")},
+		"remove": {"remove a token: --token-id N DEVICE", luksTokenVerb("remove")},
+		"list":   {"print each token's id and JSON: DEVICE", luksTokenVerb("list")},
 	}
-	verb := args[0]
-	if verb != "add" && verb != "remove" && verb != "list" {
-		return fmt.Errorf("%w: initos luks token: unknown verb %q (want add, remove or list)", errUsage, verb)
+	return dispatch(ctx, "luks token", subs, args, stdout, stderr)
+}
+
+func luksTokenVerb(verb string) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return luksTokenRun(verb, args, stdout, stderr)
 	}
+}
+
+func luksTokenRun(verb string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks token "+verb, stderr)
 	jsonFile := fs.String("json-file", "", "token JSON `file` (add; - for stdin)")
 	id := fs.Int("token-id", -1, "token `id` (add: default lowest free; remove: required)")
-	pos, err := parseFlags(fs, args[1:], 1, 1)
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -286,15 +296,44 @@ func printLuksHeader(w io.Writer, h *luks2.Header) error {
 	}
 	for _, id := range sortedKeys(h.Meta.Keyslots) {
 		k := h.Meta.Keyslots[id]
-		fmt.Fprintf(tw, "Keyslot %s:\tkey %d bits, %s %s, area %d+%d\n", id, k.KeySize*8, k.KDF.Type, kdfCost(k.KDF), k.Area.Offset, k.Area.Size)
+		fmt.Fprintf(tw, "Keyslot %s:\tkey %d bits, %s %s, area %d+%d%s\n", id, k.KeySize*8, k.KDF.Type, kdfCost(k.KDF), k.Area.Offset, k.Area.Size, priorityNote(k.Priority))
+	}
+	for _, id := range sortedKeys(h.Meta.Digests) {
+		d := h.Meta.Digests[id]
+		fmt.Fprintf(tw, "Digest %s:\t%s %s iterations %d, keyslots %s, segments %s\n", id, d.Type, d.Hash, d.Iterations, idList(d.Keyslots), idList(d.Segments))
 	}
 	for _, id := range sortedKeys(h.Meta.Tokens) {
 		t := h.Meta.Tokens[id]
-		var tok struct{ Type string }
+		var tok struct {
+			Type     string
+			Keyslots []string
+		}
 		_ = json.Unmarshal(t, &tok)
-		fmt.Fprintf(tw, "Token %s:\t%s\n", id, tok.Type)
+		fmt.Fprintf(tw, "Token %s:\t%s, keyslots %s\n", id, tok.Type, idList(tok.Keyslots))
 	}
 	return tw.Flush()
+}
+
+// priorityNote describes a keyslot priority other than normal, as
+// cryptsetup's luksDump does.
+func priorityNote(p *int) string {
+	switch {
+	case p == nil || *p == 1:
+		return ""
+	case *p == 0:
+		return ", priority ignore"
+	case *p == 2:
+		return ", priority preferred"
+	}
+	return fmt.Sprintf(", priority %d", *p)
+}
+
+// idList prints keyslot or segment ids, "-" for none.
+func idList(ids []string) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	return strings.Join(ids, ",")
 }
 
 // sortedKeys returns the decimal id keys of m in numeric order.

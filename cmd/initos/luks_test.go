@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"initos/internal/testenv"
 )
 
@@ -89,7 +91,7 @@ func TestLuksCLI(t *testing.T) {
 	mustLuks(t, "test-passphrase", "--key-file", key(rk), img)
 	mustLuks(t, "kill-slot", img, "0")
 	dump := mustLuks(t, "dump", img)
-	for _, want := range []string{"UUID: " + uuid, "Label: sys", "Keyslot 1:"} {
+	for _, want := range []string{"UUID: " + uuid, "Label: sys", "Keyslot 1:", "Digest 0: pbkdf2 sha256 iterations", "keyslots 1, segments 0"} {
 		if !strings.Contains(strings.Join(strings.Fields(dump), " "), want) {
 			t.Errorf("dump lacks %q:\n%s", want, dump)
 		}
@@ -145,10 +147,85 @@ func TestLuksCLIErrors(t *testing.T) {
 		{"format", "--cipher", "des-cbc-plain", "--key-file", key("k"), img},
 		{"test-passphrase", "--key-file", key("k"), img},
 		{"token", "frob", img},
+		{"token"},
 		{"kill-slot", img, "x"},
 		{"token", "remove", img},
 		{"format", "--offset", "36028797018963968", "--key-file", key("k"), img},
 	} {
 		mustFail(t, append([]string{"luks"}, args...)...)
+	}
+}
+
+func TestLuksCLITokenHelp(t *testing.T) {
+	var stdout, stderr strings.Builder
+	if err := run(t.Context(), []string{"luks", "token", "--help"}, &stdout, &stderr); err != nil {
+		t.Fatalf("initos luks token --help = %v, want nil", err)
+	}
+	for _, verb := range []string{"add", "remove", "list"} {
+		if !strings.Contains(stderr.String(), "  "+verb+" ") {
+			t.Errorf("initos luks token --help lacks %q:\n%s", verb, stderr.String())
+		}
+	}
+}
+
+// TestLuksCLIDumpJSONMatchesCryptsetup compares `initos luks dump --json`
+// with `cryptsetup luksDump --dump-json-metadata` on a volume with two
+// keyslots and a token.
+func TestLuksCLIDumpJSONMatchesCryptsetup(t *testing.T) {
+	cs := testenv.Tool(t, "cryptsetup")
+	img, key := luksFiles(t)
+	mustLuks(t, append([]string{"format", "--key-file", key("one"), img}, luksFast...)...)
+	mustLuks(t, append([]string{"add-key", "--key-file", key("one"), img, key("two")}, luksFast...)...)
+	mustLuks(t, "token", "add", "--json-file", key(`{"type":"systemd-recovery","keyslots":["1"]}`), img)
+	if out, err := exec.Command(cs, "config", "--priority", "prefer", "--key-slot", "1", img).CombinedOutput(); err != nil {
+		t.Fatalf("cryptsetup config --priority prefer: %v\n%s", err, out)
+	}
+	dump := strings.Join(strings.Fields(mustLuks(t, "dump", img)), " ")
+	for _, want := range []string{"area 290816+258048, priority preferred", "Token 0: systemd-recovery, keyslots 1"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("initos luks dump lacks %q:\n%s", want, dump)
+		}
+	}
+	var got, want any
+	if err := json.Unmarshal([]byte(mustLuks(t, "dump", "--json", img)), &got); err != nil {
+		t.Fatalf("initos luks dump --json: %v", err)
+	}
+	out, err := exec.Command(cs, "luksDump", "--dump-json-metadata", img).Output()
+	if err != nil {
+		t.Fatalf("cryptsetup luksDump --dump-json-metadata: %v", err)
+	}
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("cryptsetup luksDump --dump-json-metadata: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("initos luks dump --json differs from cryptsetup's JSON (-cryptsetup +initos):\n%s", diff)
+	}
+}
+
+// TestLuksCLIAddKeyVolumeKey adds a keyslot unlocking with the raw volume
+// key (from `cryptsetup luksDump --dump-volume-key`); a wrong volume key
+// adds nothing.
+func TestLuksCLIAddKeyVolumeKey(t *testing.T) {
+	cs := testenv.Tool(t, "cryptsetup")
+	img, key := luksFiles(t)
+	mustLuks(t, append([]string{"format", "--key-size", "256", "--key-file", key("one"), img}, luksFast...)...)
+	vk := filepath.Join(t.TempDir(), "vk")
+	if out, err := exec.Command(cs, "luksDump", "--batch-mode", "--dump-volume-key", "--volume-key-file", vk,
+		"--key-file", key("one"), img).CombinedOutput(); err != nil {
+		t.Fatalf("cryptsetup luksDump --dump-volume-key: %v\n%s", err, out)
+	}
+	mustLuks(t, append([]string{"add-key", "--volume-key-file", vk, img, key("two")}, luksFast...)...)
+	if out := mustLuks(t, "test-passphrase", "--key-file", key("two"), img); !strings.Contains(out, "slot 1") {
+		t.Errorf("test-passphrase(two) = %q, want slot 1", out)
+	}
+	zero := filepath.Join(t.TempDir(), "zero")
+	if err := os.WriteFile(zero, make([]byte, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runLuksCLI(t, append([]string{"add-key", "--volume-key-file", zero, img, key("three")}, luksFast...)...); exitStatus(err) == 0 {
+		t.Errorf("add-key --volume-key-file (wrong key) succeeded")
+	}
+	if _, err := runLuksCLI(t, "test-passphrase", "--key-file", key("three"), img); exitStatus(err) != 2 {
+		t.Errorf("test-passphrase(three) after a refused add-key: exit %d, want 2", exitStatus(err))
 	}
 }

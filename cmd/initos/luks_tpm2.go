@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	luksSubs["enroll-tpm2"] = subcommand{"add a TPM2-sealed keyslot + systemd-tpm2 token: --unlock-key-file F DEVICE", luksEnrollTPM2}
+	luksSubs["enroll-tpm2"] = subcommand{"add a TPM2-sealed keyslot + systemd-tpm2 token: [--unlock-key-file F] DEVICE", luksEnrollTPM2}
 	luksSubs["unlock-tpm2"] = subcommand{"unlock with a systemd-tpm2 token: DEVICE [NAME]", luksUnlockTPM2}
 }
 
@@ -33,22 +33,17 @@ func luksEnrollTPM2(_ context.Context, args []string, stdout, stderr io.Writer) 
 	bank := fs.String("tpm2-pcr-bank", "sha256", "PCR bank")
 	pubKey := fs.String("tpm2-public-key", "", "PEM RSA public key: add a signed PCR policy")
 	pubPCRs := fs.String("tpm2-public-key-pcrs", "11", "PCRs covered by the signed policy")
-	withPIN := fs.Bool("tpm2-with-pin", false, "also require a PIN (read from $NEWPIN, as systemd-cryptenroll)")
-	keyFile := fs.String("unlock-key-file", "", "existing passphrase `file`")
+	withPIN := fs.Bool("tpm2-with-pin", false, "also require a PIN (read from $NEWPIN as systemd-cryptenroll, else $PIN)")
+	keyFile := fs.String("unlock-key-file", "", "existing passphrase `file` (default: $PASSWORD)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if *withPIN {
-		if pin := os.Getenv("NEWPIN"); pin != "" {
-			os.Setenv("PIN", pin)
-		}
-	}
-	opts, err := sealOptions(*pcrs, *bank, *pubKey, *pubPCRs, *withPIN)
+	opts, err := sealOptions(*pcrs, *bank, *pubKey, *pubPCRs, pinEnv(*withPIN, "NEWPIN", "PIN"))
 	if err != nil {
 		return err
 	}
-	pass, err := readKeyFile("unlock-key-file", *keyFile)
+	pass, err := enrollPassphrase(*keyFile)
 	if err != nil {
 		return err
 	}
@@ -58,6 +53,18 @@ func luksEnrollTPM2(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "New TPM2 token enrolled as key slot %d.\n", slot)
 	return nil
+}
+
+// enrollPassphrase returns the existing passphrase: the --unlock-key-file,
+// else $PASSWORD (as systemd-cryptenroll reads it).
+func enrollPassphrase(keyFile string) ([]byte, error) {
+	if keyFile == "" {
+		if pw := os.Getenv("PASSWORD"); pw != "" {
+			return []byte(pw), nil
+		}
+		return nil, fmt.Errorf("%w: --unlock-key-file or $PASSWORD is required", errUsage)
+	}
+	return readKeyFile("unlock-key-file", keyFile)
 }
 
 // enrollTPM2: 1. unlock the volume key with pass; 2. seal a random secret;

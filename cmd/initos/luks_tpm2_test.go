@@ -94,6 +94,10 @@ func TestLuksUnlockTPM2Errors(t *testing.T) {
 	if _, err := initos("luks", "enroll-tpm2", "--tpm2-device", absent, "--unlock-key-file", key, img); err == nil || !strings.Contains(err.Error(), "no TPM found") {
 		t.Errorf("enroll-tpm2 without TPM = %v, want no TPM found", err)
 	}
+	t.Setenv("PASSWORD", "")
+	if _, err := initos("luks", "enroll-tpm2", "--tpm2-device", sw.Device(), img); err == nil || !strings.Contains(err.Error(), "--unlock-key-file or $PASSWORD") {
+		t.Errorf("enroll-tpm2 without a passphrase = %v, want --unlock-key-file or $PASSWORD is required", err)
+	}
 	if n := strings.Count(string(testenv.Run(t, "cryptsetup", "luksDump", img)), "luks2\n"); n != 1 {
 		t.Errorf("failed enrollments left %d keyslots, want 1", n)
 	}
@@ -128,5 +132,62 @@ func TestLuksTPM2SystemdInterop(t *testing.T) {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("systemd-cryptsetup attach on our enrollment did not log %q:\n%s", want, log)
 		}
+	}
+}
+
+// TestLuksEnrollTPM2PINAndPublicKey: --tpm2-with-pin reads $NEWPIN, else
+// $PIN (and names $NEWPIN when both are unset), the unlock wants the same
+// PIN in $PIN;
+// --tpm2-public-key adds a signed PCR 11 policy that cannot unseal without
+// a signature.
+func TestLuksEnrollTPM2PINAndPublicKey(t *testing.T) {
+	sw := swtpmtest.Start(t)
+	img, key := tpm2Image(t)
+	enroll := []string{"luks", "enroll-tpm2", "--tpm2-device", sw.Device(), "--tpm2-with-pin", "--unlock-key-file", key, img}
+	t.Setenv("PIN", "")
+	t.Setenv("NEWPIN", "")
+	if _, err := initos(enroll...); err == nil || !strings.Contains(err.Error(), "$NEWPIN") {
+		t.Errorf("luks enroll-tpm2 --tpm2-with-pin without $NEWPIN = %v, want an error naming $NEWPIN", err)
+	}
+	t.Setenv("NEWPIN", "1234")
+	if _, err := initos(enroll...); err != nil {
+		t.Fatalf("luks enroll-tpm2 --tpm2-with-pin: %v", err)
+	}
+	unlock := []string{"luks", "unlock-tpm2", "--tpm2-device", sw.Device(), img}
+	t.Setenv("PIN", "9999")
+	if _, err := initos(unlock...); err == nil || !strings.Contains(err.Error(), "wrong TPM PIN") {
+		t.Errorf("luks unlock-tpm2 with a wrong $PIN = %v, want wrong TPM PIN", err)
+	}
+	t.Setenv("PIN", "1234")
+	if _, err := initos(unlock...); err != nil {
+		t.Errorf("luks unlock-tpm2 with the right $PIN: %v", err)
+	}
+	t.Setenv("NEWPIN", "")
+	if _, err := initos(enroll...); err != nil {
+		t.Errorf("luks enroll-tpm2 --tpm2-with-pin with only $PIN set: %v", err)
+	}
+
+	// The passphrase may come from $PASSWORD, as for systemd-cryptenroll.
+	t.Setenv("PASSWORD", "passphrase")
+	if _, err := initos("luks", "enroll-tpm2", "--tpm2-device", sw.Device(), img); err != nil {
+		t.Errorf("luks enroll-tpm2 with $PASSWORD: %v", err)
+	}
+
+	img2, key2 := tpm2Image(t)
+	pub := filepath.Join(t.TempDir(), "pub.pem")
+	testenv.Run(t, "openssl", "genrsa", "-out", pub+".key", "2048")
+	testenv.Run(t, "openssl", "rsa", "-in", pub+".key", "-pubout", "-out", pub)
+	if _, err := initos("luks", "enroll-tpm2", "--tpm2-device", sw.Device(), "--tpm2-pcrs", "7",
+		"--tpm2-public-key", pub, "--unlock-key-file", key2, img2); err != nil {
+		t.Fatalf("luks enroll-tpm2 --tpm2-public-key: %v", err)
+	}
+	dump := string(testenv.Run(t, "cryptsetup", "luksDump", img2))
+	for _, want := range []string{"tpm2-pubkey-pcrs: 11", "tpm2-hash-pcrs:   7"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("cryptsetup luksDump lacks %q:\n%s", want, dump)
+		}
+	}
+	if _, err := initos("luks", "unlock-tpm2", "--tpm2-device", sw.Device(), img2); err == nil || !strings.Contains(err.Error(), "no signature was given") {
+		t.Errorf("luks unlock-tpm2 of a signed-policy token without a signature = %v, want no signature was given", err)
 	}
 }

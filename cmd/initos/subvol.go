@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"syscall"
 
 	"initos/btrfsioctl"
 )
@@ -59,7 +61,11 @@ func subvolDelete(_ context.Context, args []string, _, stderr io.Writer) error {
 		del = btrfsioctl.DeleteRecursive
 	}
 	for _, p := range pos {
-		if err := del(p); err != nil {
+		err := del(p)
+		if errors.Is(err, syscall.ENOTEMPTY) && !*rec {
+			return fmt.Errorf("%w (nested subvolumes inside: use -R)", err)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -46,7 +46,9 @@ func TestSubvolCLI(t *testing.T) {
 	}
 	mustRun(t, "subvol", "set-default", mnt)
 
-	mustFail(t, "subvol", "delete", a) // it has a nested subvolume
+	if err := mustFail(t, "subvol", "delete", a); err == nil || !strings.Contains(err.Error(), "use -R") {
+		t.Errorf("subvol delete of a subvolume with a nested one = %v, want a hint to use -R", err)
+	}
 	mustRun(t, "subvol", "delete", "-R", a)
 	mustRun(t, "subvol", "delete", s, r)
 	if subs, err := btrfsioctl.List(mnt); err != nil || len(subs) != 0 {

@@ -21,9 +21,9 @@ func init() { register("tpm", "TPM2 PCRs, sealing, PCR 11 prediction", runTPM) }
 func runTPM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "tpm", map[string]subcommand{
 		"pcrs":          {"print the PCRs of a bank", tpmPCRs},
-		"seal":          {"seal a secret file to PCRs (systemd-tpm2 token JSON out)", tpmSeal},
-		"unseal":        {"unseal a sealed file to stdout", tpmUnseal},
-		"predict-pcr11": {"print the PCR 11 value systemd-stub produces for a UKI", tpmPredict},
+		"seal":          {"seal a secret to PCRs: [flags] IN OUT (OUT: systemd-tpm2 token JSON)", tpmSeal},
+		"unseal":        {"unseal a sealed token JSON to stdout: [flags] FILE", tpmUnseal},
+		"predict-pcr11": {"print the PCR 11 value systemd-stub produces for a UKI: UKI", tpmPredict},
 		"sign-pcr11":    {"sign a UKI's PCR 11 value (.pcrsig JSON out)", tpmSignPCR11},
 	}, args, stdout, stderr)
 }
@@ -75,16 +75,27 @@ func tpmPCRs(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// pinFromEnv returns $PIN (systemd's convention for non-interactive use).
-func pinFromEnv(want bool) ([]byte, error) {
-	if !want {
+// pinFromEnv returns the PIN in the first non-empty environment variable
+// of envs (systemd's convention for non-interactive use: $PIN to unseal,
+// $NEWPIN to enroll); no envs means no PIN is wanted.
+func pinFromEnv(envs []string) ([]byte, error) {
+	if len(envs) == 0 {
 		return nil, nil
 	}
-	pin, ok := os.LookupEnv("PIN")
-	if !ok || pin == "" {
-		return nil, fmt.Errorf("%w: a PIN is required: set $PIN", errUsage)
+	for _, env := range envs {
+		if pin := os.Getenv(env); pin != "" {
+			return []byte(pin), nil
+		}
 	}
-	return []byte(pin), nil
+	return nil, fmt.Errorf("%w: a PIN is required: set $%s", errUsage, envs[0])
+}
+
+// pinEnv returns envs if want is set, else nil (no PIN).
+func pinEnv(want bool, envs ...string) []string {
+	if !want {
+		return nil
+	}
+	return envs
 }
 
 func tpmSeal(_ context.Context, args []string, _, stderr io.Writer) error {
@@ -99,7 +110,7 @@ func tpmSeal(_ context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts, err := sealOptions(*pcrs, *bankName, *pubKey, *pubPCRs, *withPIN)
+	opts, err := sealOptions(*pcrs, *bankName, *pubKey, *pubPCRs, pinEnv(*withPIN, "PIN"))
 	if err != nil {
 		return err
 	}
@@ -123,8 +134,9 @@ func tpmSeal(_ context.Context, args []string, _, stderr io.Writer) error {
 }
 
 // sealOptions converts the sealing flags shared by "tpm seal" and
-// "luks enroll-tpm2".
-func sealOptions(pcrs, bank, pubKey, pubPCRs string, withPIN bool) (tpm2.SealOptions, error) {
+// "luks enroll-tpm2"; the PIN, if any, comes from the environment variables
+// pinVars (see pinFromEnv).
+func sealOptions(pcrs, bank, pubKey, pubPCRs string, pinVars []string) (tpm2.SealOptions, error) {
 	var o tpm2.SealOptions
 	var err error
 	if o.PCRs, err = tpm2.ParsePCRs(pcrs); err != nil {
@@ -133,7 +145,7 @@ func sealOptions(pcrs, bank, pubKey, pubPCRs string, withPIN bool) (tpm2.SealOpt
 	if o.Bank, err = tpm2.ParseBank(bank); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if o.PIN, err = pinFromEnv(withPIN); err != nil {
+	if o.PIN, err = pinFromEnv(pinVars); err != nil {
 		return o, err
 	}
 	if pubKey == "" {
@@ -183,7 +195,7 @@ func unsealToken(open func() (tpm2Conn, error), tok *tpm2.Token, sigFile string)
 		return nil, err
 	}
 	var opts tpm2.UnsealOptions
-	if opts.PIN, err = pinFromEnv(s.PIN); err != nil {
+	if opts.PIN, err = pinFromEnv(pinEnv(s.PIN, "PIN")); err != nil {
 		return nil, err
 	}
 	if sigFile != "" {

@@ -13,11 +13,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"initos/authenticode"
+	"initos/efivar"
 	"initos/pecoff"
 )
 
@@ -34,7 +36,16 @@ func runUKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // ukiDefaultStub is Debian's systemd-boot-efi stub for this architecture.
-const ukiDefaultStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+var ukiDefaultStub = ukiStubFor(runtime.GOARCH)
+
+// ukiStubFor returns the path of Debian's systemd-stub for a GOARCH: the
+// arm64 stub for arm64, else the x86-64 one.
+func ukiStubFor(goarch string) string {
+	if goarch == "arm64" {
+		return "/usr/lib/systemd/boot/efi/linuxaa64.efi.stub"
+	}
+	return "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+}
 
 // ukiBuildHook, when set (by uki_pcr.go), adds flags to `uki build` before
 // they are parsed and returns the function that builds the image.
@@ -200,9 +211,38 @@ func ukiLoadCerts(path string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
+// ukiLoadTrusted reads the certificates "uki verify" trusts: a PEM bundle
+// or one DER certificate, else an EFI signature list (db.esl from "keys
+// create"), else an efivarfs variable file (4 attribute bytes, then the
+// lists: /sys/firmware/efi/efivars/db-d719b2cb-...).
+func ukiLoadTrusted(path string) ([]*x509.Certificate, error) {
+	certs, certErr := ukiLoadCerts(path)
+	if certErr == nil {
+		return certs, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, certErr
+	}
+	for _, data := range [][]byte{b, b[min(4, len(b)):]} {
+		lists, err := efivar.ParseSignatureLists(data)
+		if err != nil || len(lists) == 0 {
+			continue
+		}
+		if certs, err = efivar.Certificates(lists); err != nil {
+			return nil, fmt.Errorf("%s: signature list: %w", path, err)
+		}
+		if len(certs) == 0 {
+			return nil, fmt.Errorf("%s: signature list holds no X.509 certificate", path)
+		}
+		return certs, nil
+	}
+	return nil, fmt.Errorf("%w (nor an EFI signature list)", certErr)
+}
+
 func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("uki verify", stderr)
-	certPath := fs.String("cert", "", "trusted `CERTIFICATES` (PEM bundle or one DER), like db")
+	certPath := fs.String("cert", "", "trusted `CERTIFICATES`: PEM bundle, one DER, or an EFI signature list (db.esl, efivarfs db)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -210,7 +250,7 @@ func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *certPath == "" {
 		return fmt.Errorf("%w: uki verify: --cert is required", errUsage)
 	}
-	trusted, err := ukiLoadCerts(*certPath)
+	trusted, err := ukiLoadTrusted(*certPath)
 	if err != nil {
 		return fmt.Errorf("uki verify: %w", err)
 	}

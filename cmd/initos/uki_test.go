@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"initos/efivar"
 	"initos/internal/testenv"
 )
 
@@ -35,6 +36,7 @@ func ukiTestInputs(t *testing.T) (dir string) {
 	files := map[string]string{
 		"vmlinuz": strings.Repeat("K", 4000), "initrd": strings.Repeat("I", 3000),
 		"os-release": "ID=initos\n", "cmdline": "console=ttyS0 root=/dev/vda",
+		"splash.bmp": "BM" + strings.Repeat("S", 100),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
@@ -49,7 +51,8 @@ func TestUKICLI(t *testing.T) {
 	out := filepath.Join(dir, "uki.efi")
 	runUKICLI(t, false, "build", "--stub", ukiTestStub, "--linux", filepath.Join(dir, "vmlinuz"),
 		"--initrd", filepath.Join(dir, "initrd"), "--cmdline", "@"+filepath.Join(dir, "cmdline"),
-		"--os-release", filepath.Join(dir, "os-release"), "--uname", "6.1.0", "-o", out)
+		"--os-release", filepath.Join(dir, "os-release"), "--uname", "6.1.0",
+		"--splash", filepath.Join(dir, "splash.bmp"), "-o", out)
 	runUKICLI(t, true, "verify", "--cert", ukiTestCert, out) // unsigned
 	runUKICLI(t, false, "sign", "--key", ukiTestKey, "--cert", ukiTestCert, out)
 	if got := runUKICLI(t, false, "verify", "--cert", ukiTestCert, out); !strings.Contains(got, "OK") {
@@ -65,7 +68,7 @@ func TestUKICLI(t *testing.T) {
 	for _, s := range rep.Sections {
 		names = append(names, s.Name)
 	}
-	if got := strings.Join(names, " "); !strings.HasSuffix(got, ".sbat .sdmagic .osrel .cmdline .uname .initrd .linux") {
+	if got := strings.Join(names, " "); !strings.HasSuffix(got, ".sbat .sdmagic .osrel .cmdline .uname .splash .initrd .linux") {
 		t.Errorf("inspect sections = %s", got)
 	}
 	if len(rep.Signatures) != 1 || !rep.Signatures[0].DigestOK || !rep.CheckSumOK {
@@ -116,4 +119,52 @@ func TestUKICLISbverify(t *testing.T) {
 	runUKICLI(t, false, "build", "--stub", ukiTestStub, "--linux", filepath.Join(dir, "vmlinuz"),
 		"--cmdline", "quiet", "--key", ukiTestKey, "--cert", ukiTestCert, "-o", out)
 	testenv.Run(t, "sbverify", "--cert", ukiTestCert, out)
+}
+
+// TestUKICLIVerifyDB: "uki verify --cert" also takes the db as an EFI
+// signature list, bare (db.esl of "keys create") or as an efivarfs file
+// (4 attribute bytes first).
+func TestUKICLIVerifyDB(t *testing.T) {
+	dir := ukiTestInputs(t)
+	out := filepath.Join(dir, "uki.efi")
+	runUKICLI(t, false, "build", "--stub", ukiTestStub, "--linux", filepath.Join(dir, "vmlinuz"),
+		"--cmdline", "quiet", "--key", ukiTestKey, "--cert", ukiTestCert, "-o", out)
+	esl := func(name, certFile string, prefix []byte) string {
+		t.Helper()
+		certs, err := ukiLoadCerts(certFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := efivar.AppendSignatureLists(prefix, efivar.X509List(efivar.GUID{1}, certs[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, db := range []string{esl("db.esl", ukiTestCert, nil), esl("db-efivarfs", ukiTestCert, []byte{0x27, 0, 0, 0})} {
+		if got := runUKICLI(t, false, "verify", "--cert", db, out); !strings.Contains(got, "OK") {
+			t.Errorf("uki verify --cert %s = %q, want OK", db, got)
+		}
+	}
+	runUKICLI(t, true, "verify", "--cert", esl("other.esl", ukiOtherCrt, nil), out)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"uki", "verify", "--cert", filepath.Join(dir, "initrd"), out}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "nor an EFI signature list") {
+		t.Errorf("uki verify --cert GARBAGE = %v, want an error naming both formats", err)
+	}
+}
+
+func TestUKIStubFor(t *testing.T) {
+	for goarch, want := range map[string]string{
+		"amd64": "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+		"arm64": "/usr/lib/systemd/boot/efi/linuxaa64.efi.stub",
+	} {
+		if got := ukiStubFor(goarch); got != want {
+			t.Errorf("ukiStubFor(%q) = %q, want %q", goarch, got, want)
+		}
+	}
 }

@@ -158,12 +158,13 @@ func formatFiles(dataPath, hashPath string, off int64, p verity.Params) (*verity
 }
 
 // formatSameFile appends the tree to the data at off: the data is the
-// first off bytes unless --data-blocks says otherwise.
+// first off bytes (or the whole file when it ends before off, as with
+// veritysetup) unless --data-blocks says otherwise.
 func formatSameFile(path string, off int64, p verity.Params) (*verity.Result, error) {
 	if off <= 0 {
 		return nil, fmt.Errorf("%w: DATA and HASH are the same file: give --hash-offset", errUsage)
 	}
-	f, _, err := openSized(path, os.O_RDWR)
+	f, size, err := openSized(path, os.O_RDWR)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func formatSameFile(path string, off int64, p verity.Params) (*verity.Result, er
 		f.Close()
 		return nil, fmt.Errorf("format %s: %d data blocks of %d bytes overlap the hash offset %d", path, p.DataBlocks, bs, off)
 	}
-	r, err := verity.Format(f, off, f, off, p)
+	r, err := verity.Format(f, min(size, off), f, off, p)
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -129,6 +129,42 @@ func TestVerityCLISameFile(t *testing.T) {
 	}
 }
 
+// A data file that ends before --hash-offset hashes only its own blocks,
+// and the file is byte-identical to what veritysetup makes of a copy.
+func TestVerityCLISameFileShorterThanOffset(t *testing.T) {
+	vs := testenv.Tool(t, "veritysetup")
+	dir := t.TempDir()
+	ours := cliData(t, dir, 244*4096+576)
+	b, err := os.ReadFile(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(dir, "theirs.img")
+	if err := os.WriteFile(theirs, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--salt", cliSalt, "--uuid", cliUUID, "--hash-offset", "1048576"}
+	out, err := runCLI(t, append([]string{"verity", "format", "--json", ours, ours}, args...)...)
+	if err != nil {
+		t.Fatalf("initos verity format same file, offset past EOF: %v", err)
+	}
+	if wantOut, err := exec.Command(vs, append([]string{"format", theirs, theirs}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("veritysetup format: %v\n%s", err, wantOut)
+	}
+	var j treeJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil || j.DataBlocks != 244 {
+		t.Errorf("format same file --json = %q (%v), want 244 data blocks", out, err)
+	}
+	a, _ := os.ReadFile(ours)
+	b, _ = os.ReadFile(theirs)
+	if !bytes.Equal(a, b) {
+		t.Errorf("initos verity format wrote %d bytes differing from veritysetup's %d", len(a), len(b))
+	}
+	if out, err := exec.Command(vs, "verify", "--hash-offset", "1048576", ours, ours, j.RootHash).CombinedOutput(); err != nil {
+		t.Errorf("veritysetup verify of our same-file tree: %v\n%s", err, out)
+	}
+}
+
 func TestVerityCLIInPlace(t *testing.T) {
 	dir := t.TempDir()
 	data := cliData(t, dir, 10*4096)
