@@ -11,10 +11,9 @@ import (
 	"testing"
 
 	"initos/internal/testenv"
+	"initos/internal/vmtest"
 	"initos/pecoff"
 )
-
-const debianKernel = "/boot/vmlinuz-6.1.0-56-amd64"
 
 func writeTemp(t *testing.T, name string, data []byte) string {
 	t.Helper()
@@ -96,9 +95,14 @@ func TestOracleOsslsigncodeDigest(t *testing.T) {
 // TestDebianKernelSignature: the Debian kernel's own signature parses and
 // matches our digest of the kernel image.
 func TestDebianKernelSignature(t *testing.T) {
+	k, err := vmtest.FindKernel()
+	if err != nil {
+		testenv.Missing(t, "Debian kernel (linux-image-amd64): %v", err)
+	}
+	debianKernel := k.Image
 	data, err := os.ReadFile(debianKernel)
 	if err != nil {
-		testenv.Missing(t, "%v", err)
+		t.Fatal(err)
 	}
 	img, err := pecoff.Parse(data)
 	if err != nil {

@@ -12,15 +12,15 @@ import (
 
 	"initos/authenticode"
 	"initos/internal/testenv"
+	"initos/internal/vmtest"
 	"initos/pecoff"
 )
 
 const (
-	ukiBenchStub   = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
-	ukiBenchKernel = "/boot/vmlinuz-6.1.0-56-amd64"
-	ukiBenchKey    = "../authenticode/testdata/db.key"
-	ukiBenchCert   = "../authenticode/testdata/db.crt"
-	ukiBenchTotal  = 60 << 20 // target UKI size: the initrd is padded up to it
+	ukiBenchStub  = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+	ukiBenchKey   = "../authenticode/testdata/db.key"
+	ukiBenchCert  = "../authenticode/testdata/db.crt"
+	ukiBenchTotal = 60 << 20 // target UKI size: the initrd is padded up to it
 )
 
 // BenchmarkUKIBuildSign builds and signs a ~60 MB UKI (systemd-stub, the
@@ -53,11 +53,15 @@ type ukiBenchFiles struct{ stub, kernel, initrd, cmdline, osrel string }
 
 func ukiBenchInputs(b *testing.B, dir string) ukiBenchFiles {
 	b.Helper()
-	k, err := os.Stat(ukiBenchKernel)
+	kern, err := vmtest.FindKernel()
 	if err != nil {
-		b.Skip(err)
+		testenv.Missing(b, "Debian kernel (linux-image-amd64): %v", err)
 	}
-	f := ukiBenchFiles{stub: ukiBenchStub, kernel: ukiBenchKernel, initrd: filepath.Join(dir, "initrd"),
+	k, err := os.Stat(kern.Image)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := ukiBenchFiles{stub: ukiBenchStub, kernel: kern.Image, initrd: filepath.Join(dir, "initrd"),
 		cmdline: filepath.Join(dir, "cmdline"), osrel: filepath.Join(dir, "os-release")}
 	initrd := make([]byte, ukiBenchTotal-int(k.Size()))
 	for i := range initrd {

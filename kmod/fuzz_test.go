@@ -12,7 +12,8 @@ import (
 // (first lines only) as fuzz seeds.
 func addSeeds(f *testing.F, name string) {
 	f.Helper()
-	for _, p := range []string{filepath.Join("testdata/synthetic", name), filepath.Join("/lib/modules/6.1.0-56-amd64", name)} {
+	real, _ := filepath.Glob(filepath.Join("/lib/modules", "*", name))
+	for _, p := range append([]string{filepath.Join("testdata/synthetic", name)}, real...) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			continue

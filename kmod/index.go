@@ -52,7 +52,7 @@ type Index struct {
 	builtinAliases map[string][]string
 }
 
-// Open reads the module index of modulesDir (e.g. /lib/modules/6.1.0-56-amd64).
+// Open reads the module index of modulesDir (e.g. /lib/modules/VERSION).
 // modules.dep must exist; the other index files are optional.
 func Open(modulesDir string) (*Index, error) {
 	ix := &Index{dir: modulesDir}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"initos/internal/testenv"
+	"initos/internal/vmtest"
 )
 
 // objdumpRow is one line of `objdump -h`: what both recipes must agree on.
@@ -33,8 +34,12 @@ func TestOracleObjcopyRecipe(t *testing.T) {
 	testenv.Tool(t, "objcopy")
 	dir := t.TempDir()
 	u := smallUKI()
-	if k, err := os.ReadFile("/boot/vmlinuz-6.1.0-56-amd64"); err == nil {
-		u.Linux = k
+	kern, err := vmtest.FindKernel()
+	if err != nil {
+		testenv.Missing(t, "Debian kernel (linux-image-amd64): %v", err)
+	}
+	if u.Linux, err = os.ReadFile(kern.Image); err != nil {
+		t.Fatal(err)
 	}
 	img, err := BuildUKI(readStub(t), u)
 	if err != nil {

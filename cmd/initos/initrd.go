@@ -106,7 +106,7 @@ func lsMode(mode uint32) string {
 // initrdModules implements "initos initrd modules --kernel-dir DIR NAME...".
 func initrdModules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("initrd modules", stderr)
-	dir := fs.String("kernel-dir", "", "the kernel's module directory, e.g. /lib/modules/6.1.0-56-amd64 (required)")
+	dir := fs.String("kernel-dir", "", "the kernel's module directory, e.g. /lib/modules/$(uname -r) (required)")
 	paths := fs.Bool("paths", false, "print only the absolute paths of the .ko files to load")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: initos initrd modules --kernel-dir DIR [--paths] NAME...\n\nPrints the modules needed to load each NAME (module name or alias),\ndependencies first, one per line: NAME PATH KIND, tab-separated,\nKIND one of module, optional (a soft dependency or one of an\nalias's alternatives: may fail to load), builtin (PATH -).\n\nflags:")

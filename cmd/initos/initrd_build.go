@@ -39,7 +39,7 @@ func initrdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := newFlags("initrd build", stderr)
 	var o initrdBuildOpts
 	fs.StringVar(&o.init, "init", "", "static `BIN`ary to install as /init (required)")
-	fs.StringVar(&o.kernelDir, "kernel-dir", "", "the target kernel's module `DIR`, e.g. /lib/modules/6.1.0-56-amd64 (required with --module)")
+	fs.StringVar(&o.kernelDir, "kernel-dir", "", "the target kernel's module `DIR`, e.g. /lib/modules/$(uname -r) (required with --module)")
 	fs.Var(&o.modules, "module", "kernel module `NAME` or alias to ship with its dependencies (repeatable)")
 	fs.Var(&o.files, "file", "extra file `GUESTPATH=HOSTPATH` (repeatable)")
 	fs.StringVar(&o.compress, "compress", "zstd", "compression: zstd, gzip or none")

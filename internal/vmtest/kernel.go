@@ -24,9 +24,9 @@ const (
 
 // Kernel is a bootable kernel image and its modules directory.
 type Kernel struct {
-	Image      string // e.g. /boot/vmlinuz-6.1.0-56-amd64
-	Version    string // e.g. 6.1.0-56-amd64
-	ModulesDir string // e.g. /lib/modules/6.1.0-56-amd64
+	Image      string // e.g. /boot/vmlinuz-VERSION
+	Version    string // e.g. the text after "vmlinuz-"
+	ModulesDir string // e.g. /lib/modules/VERSION
 }
 
 // FindKernel returns the kernel the harness boots: INITOS_VMTEST_KERNEL
