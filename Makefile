@@ -6,7 +6,7 @@ OUT       ?= out
 LDFLAGS   := -s -w -buildid=
 GOFLAGS_STATIC := -trimpath -ldflags='$(LDFLAGS)'
 
-.PHONY: all build test bench cross demo clean vet
+.PHONY: all build test fuzz bench cross demo clean vet
 
 all: build
 
@@ -18,10 +18,16 @@ vet:
 	$(GO) vet ./...
 
 # The whole suite: pure logic, root + loop device tests on the host, the
-# oracle (C tool) differential tests, and the VM tests under qemu (TCG).
+# oracle (C tool) differential tests, the VM tests under qemu (TCG), and
+# every fuzz target for FUZZTIME each.
+FUZZTIME ?= 10s
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 40m ./...
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./bench/

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"initos/cpio"
+	"initos/internal/atomicfile"
 )
 
 // Compression selects how WriteTo compresses the archive.
@@ -162,37 +162,14 @@ func writeHostFile(cw *cpio.Writer, h *cpio.Header, p string) error {
 	return nil
 }
 
-// WriteFile writes the archive to the file name atomically: a temporary
-// file in the same directory, renamed over name only when complete.
-func (a *Archive) WriteFile(name string, c Compression) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+// WriteFile writes the archive to the file name atomically (package
+// atomicfile): a failure never leaves a partial initramfs under name.
+func (a *Archive) WriteFile(name string, c Compression) error {
+	return atomicfile.Write(name, 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if err := a.WriteTo(bw, c); err != nil {
+			return fmt.Errorf("write initramfs: %w", err)
 		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := a.WriteTo(bw, c); err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("write initramfs %s: %w", name, err)
-	}
-	return nil
+		return bw.Flush()
+	})
 }

@@ -24,7 +24,7 @@ func runDM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func dmCreate(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dm create", stderr)
+	fs := newFlags("dm create", stdout, stderr)
 	uuid := fs.String("uuid", "", "device `UUID`")
 	ro := fs.Bool("readonly", false, "load the table read-only (verity needs it)")
 	table := fs.String("table", "", "the `table`: lines of \"START LENGTH TYPE PARAMS\"")
@@ -67,8 +67,8 @@ func tableText(table, file string) (string, error) {
 	return table, nil
 }
 
-func dmRemove(_ context.Context, args []string, _, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("dm remove", stderr), args, 1, -1)
+func dmRemove(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseFlags(newFlags("dm remove", stdout, stderr), args, 1, -1)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func dmRemove(_ context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func dmList(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, err := parseFlags(newFlags("dm ls", stderr), args, 0, 0); err != nil {
+	if _, err := parseFlags(newFlags("dm ls", stdout, stderr), args, 0, 0); err != nil {
 		return err
 	}
 	c, err := dm.Open()
@@ -112,7 +112,7 @@ func dmTable(_ context.Context, args []string, stdout, stderr io.Writer) error {
 // dmPrintSpecs prints a device's status or table lines as dmsetup does;
 // crypt keys are masked unless --showkeys.
 func dmPrintSpecs(verb string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dm "+verb, stderr)
+	fs := newFlags("dm "+verb, stdout, stderr)
 	show := new(bool)
 	if verb == "table" {
 		show = fs.Bool("showkeys", false, "print crypt keys instead of zeros")

@@ -40,8 +40,8 @@ func efiParseNum(s string) (uint16, error) {
 
 // efiEntryArgs parses the command line of a verb that takes one boot
 // entry ("efi boot rm 0001") and opens the variable store.
-func efiEntryArgs(verb string, args []string, stderr io.Writer) (efivar.Store, uint16, error) {
-	fs := newFlags("efi boot "+verb, stderr)
+func efiEntryArgs(verb string, args []string, stdout, stderr io.Writer) (efivar.Store, uint16, error) {
+	fs := newFlags("efi boot "+verb, stdout, stderr)
 	vars := efivarsFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -59,7 +59,7 @@ func efiEntryArgs(verb string, args []string, stderr io.Writer) (efivar.Store, u
 }
 
 func efiBootList(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("efi boot list", stderr)
+	fs := newFlags("efi boot list", stdout, stderr)
 	vars := efivarsFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
@@ -106,7 +106,7 @@ func efiFormatOrder(order []uint16) string {
 }
 
 func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("efi boot add", stderr)
+	fs := newFlags("efi boot add", stdout, stderr)
 	vars := efivarsFlag(fs)
 	label := fs.String("label", "InitOS", "entry description")
 	loader := fs.String("loader", `\EFI\Linux\initos.efi`, "loader `PATH` on the ESP")
@@ -149,8 +149,8 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func efiBootRm(_ context.Context, args []string, _, stderr io.Writer) error {
-	store, n, err := efiEntryArgs("rm", args, stderr)
+func efiBootRm(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	store, n, err := efiEntryArgs("rm", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -160,8 +160,8 @@ func efiBootRm(_ context.Context, args []string, _, stderr io.Writer) error {
 	return nil
 }
 
-func efiBootNext(_ context.Context, args []string, _, stderr io.Writer) error {
-	store, n, err := efiEntryArgs("next", args, stderr)
+func efiBootNext(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	store, n, err := efiEntryArgs("next", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func efiBootNext(_ context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func efiBootOrder(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("efi boot order", stderr)
+	fs := newFlags("efi boot order", stdout, stderr)
 	vars := efivarsFlag(fs)
 	pos, err := parseFlags(fs, args, 0, 1)
 	if err != nil {

@@ -52,7 +52,7 @@ func openStore(fs *flag.FlagSet, dir string) (*image.Store, error) {
 }
 
 func imagePull(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("image pull", stderr)
+	fs := newFlags("image pull", stdout, stderr)
 	store := storeFlag(fs)
 	platform := fs.String("platform", "", "platform of a multi-platform image, os/arch[/variant] (default: this host)")
 	pos, err := parseFlags(fs, args, 1, 1)
@@ -77,7 +77,7 @@ func imagePull(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func imageList(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("image list", stderr)
+	fs := newFlags("image list", stdout, stderr)
 	store := storeFlag(fs)
 	s, _, err := parseStore(fs, store, args, 0, 0)
 	if err != nil {
@@ -93,8 +93,8 @@ func imageList(_ context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func imageRm(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("image rm", stderr)
+func imageRm(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("image rm", stdout, stderr)
 	store := storeFlag(fs)
 	s, pos, err := parseStore(fs, store, args, 1, -1)
 	if err != nil {
@@ -109,7 +109,7 @@ func imageRm(_ context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func imageGC(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("image gc", stderr)
+	fs := newFlags("image gc", stdout, stderr)
 	store := storeFlag(fs)
 	s, _, err := parseStore(fs, store, args, 0, 0)
 	if err != nil {
@@ -123,7 +123,7 @@ func imageGC(_ context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func imageRoot(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("image root", stderr)
+	fs := newFlags("image root", stdout, stderr)
 	store := storeFlag(fs)
 	as := fs.String("as", "", "name of the root under STORE/roots (default: from the image name)")
 	def := fs.Bool("default", false, "make it the host root: write "+image.ConfigName+" on the btrfs top level")

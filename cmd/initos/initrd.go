@@ -16,6 +16,15 @@ import (
 
 func init() { register("initrd", "inspect initramfs images, resolve kernel modules", runInitrd) }
 
+func init() {
+	describe("initrd ls", "FILE",
+		"Lists every entry of an initramfs image (plain, gzip or zstd segments; FILE - reads standard input): mode, links, uid, gid, size (or major, minor of a device), time (UTC), name.")
+	describe("initrd modules", "--kernel-dir DIR [--paths] NAME...",
+		"Prints the modules needed to load each NAME (module name or alias), dependencies first, one per line: NAME PATH KIND, tab-separated, KIND one of module, optional (a soft dependency or one of an alias's alternatives: may fail to load), builtin (PATH -).")
+	describe("initrd build", "--init BIN [--kernel-dir DIR] [--module NAME]... [--file GUESTPATH=HOSTPATH]... [--compress zstd|gzip|none] -o OUT",
+		"Writes a reproducible initramfs (SOURCE_DATE_EPOCH) holding BIN as /init, /dev/console, empty /proc /sys /dev /run /tmp, each --module with its dependencies under /lib/modules/VERSION (VERSION = base name of DIR) with modules.dep etc. limited to them, and the --file entries.")
+}
+
 func runInitrd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "initrd", map[string]subcommand{
 		"build":   {"write an initramfs: --init BIN, kernel modules, files", initrdBuild},
@@ -26,10 +35,7 @@ func runInitrd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // initrdLs implements "initos initrd ls FILE".
 func initrdLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("initrd ls", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: initos initrd ls FILE\n\nLists every entry of an initramfs image (plain, gzip or zstd\nsegments; FILE - reads standard input): mode, links, uid, gid,\nsize (or major, minor of a device), time (UTC), name.")
-	}
+	fs := newFlags("initrd ls", stdout, stderr)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -105,20 +111,15 @@ func lsMode(mode uint32) string {
 
 // initrdModules implements "initos initrd modules --kernel-dir DIR NAME...".
 func initrdModules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("initrd modules", stderr)
+	fs := newFlags("initrd modules", stdout, stderr)
 	dir := fs.String("kernel-dir", "", "the kernel's module directory, e.g. /lib/modules/$(uname -r) (required)")
 	paths := fs.Bool("paths", false, "print only the absolute paths of the .ko files to load")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: initos initrd modules --kernel-dir DIR [--paths] NAME...\n\nPrints the modules needed to load each NAME (module name or alias),\ndependencies first, one per line: NAME PATH KIND, tab-separated,\nKIND one of module, optional (a soft dependency or one of an\nalias's alternatives: may fail to load), builtin (PATH -).\n\nflags:")
-		fs.PrintDefaults()
-	}
 	names, err := parseFlags(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	if *dir == "" {
-		fs.Usage()
-		return fmt.Errorf("%w: initrd modules: --kernel-dir is required", errUsage)
+		return usageError(fs, "--kernel-dir is required")
 	}
 	ix, err := kmod.Open(*dir)
 	if err != nil {

@@ -36,7 +36,7 @@ type initrdBuildOpts struct {
 // initrdBuild implements "initos initrd build --init BIN [--kernel-dir DIR]
 // [--module NAME]... [--file GUEST=HOST]... [--compress C] -o OUT".
 func initrdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("initrd build", stderr)
+	fs := newFlags("initrd build", stdout, stderr)
 	var o initrdBuildOpts
 	fs.StringVar(&o.init, "init", "", "static `BIN`ary to install as /init (required)")
 	fs.StringVar(&o.kernelDir, "kernel-dir", "", "the target kernel's module `DIR`, e.g. /lib/modules/$(uname -r) (required with --module)")
@@ -44,15 +44,11 @@ func initrdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&o.files, "file", "extra file `GUESTPATH=HOSTPATH` (repeatable)")
 	fs.StringVar(&o.compress, "compress", "zstd", "compression: zstd, gzip or none")
 	fs.StringVar(&o.out, "o", "", "output `FILE` (required)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: initos initrd build --init BIN [--kernel-dir DIR] [--module NAME]...\n                          [--file GUESTPATH=HOSTPATH]... [--compress zstd|gzip|none] -o OUT\n\nWrites a reproducible initramfs (SOURCE_DATE_EPOCH) holding BIN as /init,\n/dev/console, empty /proc /sys /dev /run /tmp, each --module with its\ndependencies under /lib/modules/VERSION (VERSION = base name of DIR) with\nmodules.dep etc. limited to them, and the --file entries.\n\nflags:")
-		fs.PrintDefaults()
-	}
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if err := o.check(); err != nil {
-		fs.Usage()
+		writeUsage(stderr, fs)
 		return err
 	}
 	comp, err := initramfs.ParseCompression(o.compress)

@@ -53,7 +53,7 @@ func sourceDateEpoch() (t time.Time, ok bool, err error) {
 }
 
 func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys create", stderr)
+	fs := newFlags("keys create", stdout, stderr)
 	cn := fs.String("cn", "InitOS owner", "common name prefix of the certificates")
 	ownerStr := fs.String("owner", "", "owner `GUID` of the signature list entries (default: random)")
 	extraDB := fs.String("extra-db", "", "EFI signature list `FILE` appended to db (e.g. vendor certificates saved from the firmware)")
@@ -170,7 +170,7 @@ func efivarsFlag(fs *flag.FlagSet) *string {
 }
 
 func keysEnroll(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys enroll", stderr)
+	fs := newFlags("keys enroll", stdout, stderr)
 	vars := efivarsFlag(fs)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -197,7 +197,7 @@ func keysEnroll(_ context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func keysStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys status", stderr)
+	fs := newFlags("keys status", stdout, stderr)
 	vars := efivarsFlag(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err

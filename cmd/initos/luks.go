@@ -79,7 +79,7 @@ func readKeyFile(flagName, path string) ([]byte, error) {
 }
 
 func luksFormat(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks format", stderr)
+	fs := newFlags("luks format", stdout, stderr)
 	var o luks2.FormatOptions
 	var pf luksPBKDFFlags
 	pf.register(fs)
@@ -166,7 +166,7 @@ func wrongKey(err error) error {
 }
 
 func luksTestPassphrase(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks test-passphrase", stderr)
+	fs := newFlags("luks test-passphrase", stdout, stderr)
 	keyFile := fs.String("key-file", "", "passphrase `file`")
 	header := fs.String("header", "", "detached header `file`")
 	slot := fs.Int("key-slot", -1, "try only this keyslot")
@@ -202,7 +202,7 @@ func orDefault(s, def string) string {
 }
 
 func luksDump(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks dump", stderr)
+	fs := newFlags("luks dump", stdout, stderr)
 	asJSON := fs.Bool("json", false, "print the JSON metadata")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {

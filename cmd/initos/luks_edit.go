@@ -16,7 +16,7 @@ import (
 )
 
 func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks add-key", stderr)
+	fs := newFlags("luks add-key", stdout, stderr)
 	var pf luksPBKDFFlags
 	pf.register(fs)
 	var u luksUnlockFlags
@@ -107,7 +107,7 @@ func luksVolumeKey(f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.
 }
 
 func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks remove-key", stderr)
+	fs := newFlags("luks remove-key", stdout, stderr)
 	keyFile := fs.String("key-file", "", "passphrase `file` of the keyslot to remove")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -127,7 +127,7 @@ func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func luksChangeKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks change-key", stderr)
+	fs := newFlags("luks change-key", stdout, stderr)
 	var pf luksPBKDFFlags
 	pf.register(fs)
 	keyFile := fs.String("key-file", "", "current passphrase `file`")
@@ -161,7 +161,7 @@ func luksChangeKey(_ context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func luksKillSlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks kill-slot", stderr)
+	fs := newFlags("luks kill-slot", stdout, stderr)
 	pos, err := parseFlags(fs, args, 2, 2)
 	if err != nil {
 		return err
@@ -195,7 +195,7 @@ func luksTokenVerb(verb string) func(context.Context, []string, io.Writer, io.Wr
 }
 
 func luksTokenRun(verb string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks token "+verb, stderr)
+	fs := newFlags("luks token "+verb, stdout, stderr)
 	jsonFile := fs.String("json-file", "", "token JSON `file` (add; - for stdin)")
 	id := fs.Int("token-id", -1, "token `id` (add: default lowest free; remove: required)")
 	pos, err := parseFlags(fs, args, 1, 1)
@@ -233,8 +233,8 @@ func luksTokenRun(verb string, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func luksHeaderBackup(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("luks header-backup", stderr)
+func luksHeaderBackup(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks header-backup", stdout, stderr)
 	file := fs.String("header-backup-file", "", "backup `file` to create")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -246,8 +246,8 @@ func luksHeaderBackup(_ context.Context, args []string, _, stderr io.Writer) err
 	return luks2.BackupFile(pos[0], *file)
 }
 
-func luksHeaderRestore(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("luks header-restore", stderr)
+func luksHeaderRestore(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks header-restore", stdout, stderr)
 	file := fs.String("header-backup-file", "", "backup `file` to restore")
 	force := fs.Bool("force", false, "restore even if the device has a header with another UUID")
 	pos, err := parseFlags(fs, args, 1, 1)
@@ -261,7 +261,7 @@ func luksHeaderRestore(_ context.Context, args []string, _, stderr io.Writer) er
 }
 
 func luksRepair(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks repair", stderr)
+	fs := newFlags("luks repair", stdout, stderr)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -358,7 +358,7 @@ func kdfCost(k luks2.KDF) string {
 }
 
 func luksAddRecoveryKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks add-recovery-key", stderr)
+	fs := newFlags("luks add-recovery-key", stdout, stderr)
 	var u luksUnlockFlags
 	u.register(fs)
 	pos, err := parseFlags(fs, args, 1, 1)

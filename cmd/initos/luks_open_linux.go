@@ -14,7 +14,7 @@ func init() {
 }
 
 func luksOpen(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks open", stderr)
+	fs := newFlags("luks open", stdout, stderr)
 	var u luksUnlockFlags
 	u.register(fs)
 	header := fs.String("header", "", "detached header `file`")
@@ -39,8 +39,8 @@ func luksOpen(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-func luksClose(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("luks close", stderr)
+func luksClose(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks close", stdout, stderr)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err

@@ -162,8 +162,8 @@ func TestLuksCLITokenHelp(t *testing.T) {
 		t.Fatalf("initos luks token --help = %v, want nil", err)
 	}
 	for _, verb := range []string{"add", "remove", "list"} {
-		if !strings.Contains(stderr.String(), "  "+verb+" ") {
-			t.Errorf("initos luks token --help lacks %q:\n%s", verb, stderr.String())
+		if !strings.Contains(stdout.String(), "  "+verb+" ") {
+			t.Errorf("initos luks token --help lacks %q:\n%s", verb, stdout.String())
 		}
 	}
 }

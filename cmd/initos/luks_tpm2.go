@@ -27,7 +27,7 @@ var tpm2KeyslotPBKDF = luks2.PBKDF{Type: "pbkdf2", Hash: "sha512", Iterations: 1
 var defaultSignaturePaths = []string{"/.extra/tpm2-pcr-signature.json", "/run/systemd/tpm2-pcr-signature.json"}
 
 func luksEnrollTPM2(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks enroll-tpm2", stderr)
+	fs := newFlags("luks enroll-tpm2", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
 	pcrs := fs.String("tpm2-pcrs", "7", "PCRs bound by value, e.g. 7+11 (empty: none)")
 	bank := fs.String("tpm2-pcr-bank", "sha256", "PCR bank")
@@ -107,7 +107,7 @@ func enrollTPM2(open func() (tpm2Conn, error), device string, pass []byte, opts 
 }
 
 func luksUnlockTPM2(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks unlock-tpm2", stderr)
+	fs := newFlags("luks unlock-tpm2", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
 	sigFile := fs.String("tpm2-signature", "", "signed PCR policy JSON (default: "+defaultSignaturePaths[0]+" if present)")
 	header := fs.String("header", "", "detached header `file`")

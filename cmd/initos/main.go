@@ -74,11 +74,12 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command given", errUsage)
-		}
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	if isHelp(args[0]) {
+		usage(stdout)
 		return nil
 	}
 	c, ok := commands[args[0]]
@@ -99,4 +100,5 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w, "\nRun 'initos COMMAND --help' for its subcommands.")
 }

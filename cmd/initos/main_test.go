@@ -65,8 +65,11 @@ func TestRunUsage(t *testing.T) {
 		if got := exitCode(err, io.Discard); got != tt.status {
 			t.Errorf("initos %q: exit status %d (%v), want %d", tt.args, got, err, tt.status)
 		}
-		if tt.status == 2 && !strings.Contains(stderr.String(), "usage:") && !strings.Contains(stderr.String(), "Usage") {
+		switch {
+		case tt.status == 2 && !strings.Contains(stderr.String(), "usage:"):
 			t.Errorf("initos %q printed no usage on stderr:\n%s", tt.args, stderr.String())
+		case tt.status == 0 && (!strings.Contains(stdout.String(), "usage:") || stderr.Len() != 0):
+			t.Errorf("initos %q: help must go to stdout only; stdout:\n%s\nstderr:\n%s", tt.args, stdout.String(), stderr.String())
 		}
 	}
 }
@@ -103,13 +106,13 @@ func TestParseFlagsArgCount(t *testing.T) {
 		{[]string{"a", "b", "c"}, 1, 2, "(3, want 1 to 2)"},
 		{nil, 1, -1, "(0, want at least 1)"},
 	} {
-		fs := newFlags("test", io.Discard)
+		fs := newFlags("test", io.Discard, io.Discard)
 		_, err := parseFlags(fs, tt.args, tt.min, tt.max)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseFlags(%q, %d, %d) = %v, want a usage error containing %q", tt.args, tt.min, tt.max, err, tt.want)
 		}
 	}
-	fs := newFlags("test", io.Discard)
+	fs := newFlags("test", io.Discard, io.Discard)
 	v := fs.Bool("v", false, "")
 	pos, err := parseFlags(fs, []string{"a", "-v", "b", "--", "-c"}, 0, -1)
 	if err != nil || !*v || strings.Join(pos, " ") != "a b -c" {

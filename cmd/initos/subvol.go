@@ -26,8 +26,8 @@ func runSubvol(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}, args, stdout, stderr)
 }
 
-func subvolCreate(_ context.Context, args []string, _, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol create", stderr), args, 1, -1)
+func subvolCreate(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseFlags(newFlags("subvol create", stdout, stderr), args, 1, -1)
 	if err != nil {
 		return err
 	}
@@ -39,8 +39,8 @@ func subvolCreate(_ context.Context, args []string, _, stderr io.Writer) error {
 	return nil
 }
 
-func subvolSnapshot(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("subvol snapshot", stderr)
+func subvolSnapshot(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("subvol snapshot", stdout, stderr)
 	ro := fs.Bool("r", false, "make the snapshot read-only")
 	pos, err := parseFlags(fs, args, 2, 2)
 	if err != nil {
@@ -49,8 +49,8 @@ func subvolSnapshot(_ context.Context, args []string, _, stderr io.Writer) error
 	return btrfsioctl.Snapshot(pos[0], pos[1], *ro)
 }
 
-func subvolDelete(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("subvol delete", stderr)
+func subvolDelete(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("subvol delete", stdout, stderr)
 	rec := fs.Bool("R", false, "also delete nested subvolumes")
 	pos, err := parseFlags(fs, args, 1, -1)
 	if err != nil {
@@ -73,7 +73,7 @@ func subvolDelete(_ context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func subvolList(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol list", stderr), args, 1, 1)
+	pos, err := parseFlags(newFlags("subvol list", stdout, stderr), args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func subvolList(_ context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func subvolShow(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol show", stderr), args, 1, 1)
+	pos, err := parseFlags(newFlags("subvol show", stdout, stderr), args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -110,8 +110,8 @@ func subvolShow(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func subvolSetDefault(_ context.Context, args []string, _, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol set-default", stderr), args, 1, 1)
+func subvolSetDefault(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseFlags(newFlags("subvol set-default", stdout, stderr), args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func subvolSetDefault(_ context.Context, args []string, _, stderr io.Writer) err
 }
 
 func subvolGetDefault(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol get-default", stderr), args, 1, 1)
+	pos, err := parseFlags(newFlags("subvol get-default", stdout, stderr), args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func subvolGetDefault(_ context.Context, args []string, stdout, stderr io.Writer
 }
 
 func subvolRO(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol ro", stderr), args, 1, 2)
+	pos, err := parseFlags(newFlags("subvol ro", stdout, stderr), args, 1, 2)
 	if err != nil {
 		return err
 	}

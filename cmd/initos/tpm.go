@@ -6,13 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"initos/internal/atomicfile"
 	"initos/tpm2"
 )
 
@@ -46,7 +45,7 @@ type tpm2Conn = interface {
 }
 
 func tpmPCRs(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tpm pcrs", stderr)
+	fs := newFlags("tpm pcrs", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
 	bankName := fs.String("bank", "sha256", "PCR bank: sha256 or sha1")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
@@ -98,8 +97,8 @@ func pinEnv(want bool, envs ...string) []string {
 	return envs
 }
 
-func tpmSeal(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("tpm seal", stderr)
+func tpmSeal(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("tpm seal", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
 	pcrs := fs.String("pcrs", "7", "PCRs bound by value, e.g. 7+11 (empty: none)")
 	bankName := fs.String("bank", "sha256", "PCR bank")
@@ -165,7 +164,7 @@ func sealOptions(pcrs, bank, pubKey, pubPCRs string, pinVars []string) (tpm2.Sea
 }
 
 func tpmUnseal(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tpm unseal", stderr)
+	fs := newFlags("tpm unseal", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
 	sigFile := fs.String("pcrsig", "", ".pcrsig JSON file (signed PCR policy)")
 	pos, err := parseFlags(fs, args, 1, 1)
@@ -212,7 +211,7 @@ func unsealToken(open func() (tpm2Conn, error), tok *tpm2.Token, sigFile string)
 }
 
 func tpmPredict(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tpm predict-pcr11", stderr)
+	fs := newFlags("tpm predict-pcr11", stdout, stderr)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -239,7 +238,7 @@ func predictFile(path string) ([]byte, error) {
 }
 
 func tpmSignPCR11(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tpm sign-pcr11", stderr)
+	fs := newFlags("tpm sign-pcr11", stdout, stderr)
 	keyFile := fs.String("private-key", "", "PEM RSA private key (PKCS#1 or PKCS#8)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -295,20 +294,7 @@ func readInput(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// writeFileAtomic writes via a temp file in the same directory + rename,
-// so a failure never leaves a half-written OUT.
+// writeFileAtomic writes data to path atomically (package atomicfile).
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	err = errors.Join(err, f.Chmod(perm), f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(path, data, perm)
 }

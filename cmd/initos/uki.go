@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"initos/authenticode"
 	"initos/efivar"
+	"initos/internal/atomicfile"
 	"initos/pecoff"
 )
 
@@ -57,7 +57,7 @@ type ukiBuildFlags struct {
 }
 
 func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki build", stderr)
+	fs := newFlags("uki build", stdout, stderr)
 	var f ukiBuildFlags
 	fs.StringVar(&f.stub, "stub", ukiDefaultStub, "systemd-stub `FILE`")
 	fs.StringVar(&f.linux, "linux", "", "kernel EFI image `FILE` (required)")
@@ -133,7 +133,7 @@ func (f *ukiBuildFlags) payloads() (pecoff.UKI, error) {
 }
 
 func ukiSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki sign", stderr)
+	fs := newFlags("uki sign", stdout, stderr)
 	key := fs.String("key", "", "PEM private `KEY` (PKCS#1 or PKCS#8, RSA 2048/3072/4096)")
 	cert := fs.String("cert", "", "PEM or DER `CERTIFICATE` of the key")
 	out := fs.String("o", "", "output `FILE` (default: sign IN in place)")
@@ -241,7 +241,7 @@ func ukiLoadTrusted(path string) ([]*x509.Certificate, error) {
 }
 
 func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki verify", stderr)
+	fs := newFlags("uki verify", stdout, stderr)
 	certPath := fs.String("cert", "", "trusted `CERTIFICATES`: PEM bundle, one DER, or an EFI signature list (db.esl, efivarfs db)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -267,7 +267,7 @@ func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func ukiStrip(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki strip", stderr)
+	fs := newFlags("uki strip", stdout, stderr)
 	out := fs.String("o", "", "output `FILE` (default: IN in place)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
@@ -304,28 +304,8 @@ func ukiRead(path string) (*pecoff.Image, error) {
 func ukiWriteFile(path string, data []byte) error { return ukiWriteFileMode(path, data, 0o644) }
 
 // ukiWriteFileMode is ukiWriteFile with the final permission bits.
-func ukiWriteFileMode(path string, data []byte, mode os.FileMode) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+func ukiWriteFileMode(path string, data []byte, mode os.FileMode) error {
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 // ukiReport is what `uki inspect --json` prints.
@@ -359,7 +339,7 @@ type ukiSignatureReport struct {
 }
 
 func ukiInspect(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki inspect", stderr)
+	fs := newFlags("uki inspect", stdout, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {

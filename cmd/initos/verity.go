@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"initos/internal/atomicfile"
 	"initos/verity"
 )
 
@@ -106,7 +106,7 @@ func blockSizeFlags(data, hash uint) (uint32, uint32, error) {
 
 func verityFormat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var vf verityFlags
-	fs := newFlags("verity format", stderr)
+	fs := newFlags("verity format", stdout, stderr)
 	addVerityFlags(fs, &vf, true)
 	pos, err := parseFlags(fs, args, 2, 2)
 	if err != nil {
@@ -184,29 +184,18 @@ func formatSameFile(path string, off int64, p verity.Params) (*verity.Result, er
 	return r, syncClose(f)
 }
 
-// formatNew writes a new hash file through a temporary file and rename.
+// formatNew writes a new hash file atomically (package atomicfile).
 func formatNew(data io.ReaderAt, size int64, path string, off int64, p verity.Params) (*verity.Result, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	r, err := verity.Format(data, size, tmp, off, p)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if err == nil {
-		err = syncClose(tmp)
-	} else {
-		tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+	defer f.Abort()
+	r, err := verity.Format(data, size, f, off, p)
 	if err != nil {
-		os.Remove(tmp.Name())
 		return nil, err
 	}
-	return r, nil
+	return r, f.Commit()
 }
 
 func syncClose(f *os.File) error {
@@ -233,7 +222,7 @@ func openSized(path string, flag int) (*os.File, int64, error) {
 
 func verityVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var vf verityFlags
-	fs := newFlags("verity verify", stderr)
+	fs := newFlags("verity verify", stdout, stderr)
 	addVerityFlags(fs, &vf, true)
 	pos, err := parseFlags(fs, args, 3, 3)
 	if err != nil {
@@ -269,7 +258,7 @@ func verityVerify(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func verityDump(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var vf verityFlags
-	fs := newFlags("verity dump", stderr)
+	fs := newFlags("verity dump", stdout, stderr)
 	addVerityFlags(fs, &vf, false)
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {

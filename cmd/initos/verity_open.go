@@ -91,8 +91,8 @@ func (o *verityOpenFlags) corruption() (dm.CorruptionMode, error) {
 	return mode, nil
 }
 
-func verityOpen(_ context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("verity open", stderr)
+func verityOpen(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("verity open", stdout, stderr)
 	var o verityOpenFlags
 	o.register(fs)
 	pos, err := parseFlags(fs, args, 4, 4)
@@ -214,8 +214,8 @@ func verityUUID(r *verity.Result, name string) string {
 	return u
 }
 
-func verityClose(_ context.Context, args []string, _, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("verity close", stderr), args, 1, 1)
+func verityClose(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseFlags(newFlags("verity close", stdout, stderr), args, 1, 1)
 	if err != nil {
 		return err
 	}
