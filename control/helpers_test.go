@@ -96,8 +96,16 @@ func (f *fakeBackend) Logs(ctx context.Context, w io.Writer, follow bool) error 
 	}
 }
 
-func (f *fakeBackend) Reboot(context.Context) error   { f.record("reboot"); f.power <- "reboot"; return nil }
-func (f *fakeBackend) PowerOff(context.Context) error { f.record("poweroff"); f.power <- "poweroff"; return nil }
+func (f *fakeBackend) Reboot(context.Context) error {
+	f.record("reboot")
+	f.power <- "reboot"
+	return nil
+}
+func (f *fakeBackend) PowerOff(context.Context) error {
+	f.record("poweroff")
+	f.power <- "poweroff"
+	return nil
+}
 
 func (f *fakeBackend) BootNext(_ context.Context, slot string) error {
 	f.record("bootnext " + slot)

@@ -64,4 +64,3 @@ func (j *jsonLines) Write(p []byte) (int, error) {
 		j.partial = j.partial[i+1:]
 	}
 }
-
