@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -161,9 +160,7 @@ func enrollPassphrase(keyFile string) ([]byte, error) {
 
 func reportEnrollment(w io.Writer, asJSON bool, e enroll.Enrollment, text string) error {
 	if asJSON {
-		b, _ := json.Marshal(luksTPM2Report{Keyslot: e.Keyslot, Token: e.Token})
-		_, err := fmt.Fprintf(w, "%s\n", b)
-		return err
+		return writeJSON(w, luksTPM2Report{Keyslot: e.Keyslot, Token: e.Token})
 	}
 	_, err := fmt.Fprintf(w, text, e.Keyslot)
 	return err

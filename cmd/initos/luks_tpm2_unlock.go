@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -95,9 +94,7 @@ func luksUnlockTPM2(_ context.Context, args []string, stdout, stderr io.Writer) 
 
 func reportUnlock(w io.Writer, asJSON bool, rep luksUnlockReport) error {
 	if asJSON {
-		b, _ := json.Marshal(rep)
-		_, err := fmt.Fprintf(w, "%s\n", b)
-		return err
+		return writeJSON(w, rep)
 	}
 	if rep.Device != "" {
 		_, err := fmt.Fprintln(w, rep.Device)

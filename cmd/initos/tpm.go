@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -93,12 +92,7 @@ func printPCRs(w io.Writer, asJSON bool, bank tpm2.Bank, pcrs []int, v map[int][
 	for k, i := range pcrs {
 		out[k] = map[string]any{"nr": i, name: hex.EncodeToString(v[i])}
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return writeJSON(w, out)
 }
 
 func tpmSeal(_ context.Context, args []string, stdout, stderr io.Writer) error {
