@@ -79,8 +79,13 @@ func BenchmarkControlStatus(b *testing.B) {
 	var t [5]time.Duration
 	var oursCPU, dbCPU time.Duration
 	for b.Loop() {
-		t[0] += timed(b, func() error { _, err := o.Run(context.Background(), ours, "status", nil, io.Discard, io.Discard); return err })
-		t[1] += timed(b, func() error { return f.run(exec.Command(initos, "ctl", "--identity", f.id, "--known-hosts", f.knownHosts, "--host", ours, "status")) })
+		t[0] += timed(b, func() error {
+			_, err := o.Run(context.Background(), ours, "status", nil, io.Discard, io.Discard)
+			return err
+		})
+		t[1] += timed(b, func() error {
+			return f.run(exec.Command(initos, "ctl", "--identity", f.id, "--known-hosts", f.knownHosts, "--host", ours, "status"))
+		})
 		before := selfCPU()
 		t[2] += timed(b, func() error { return f.run(f.ssh(sshBin, ours)) })
 		oursCPU += selfCPU() - before
