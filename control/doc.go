@@ -30,11 +30,11 @@
 //     signing key derived with TPM2_CreatePrimary from a fixed template
 //     under the owner hierarchy, so the same TPM always yields the same key
 //     and nothing is stored. See docs/control.md for the threat model.
-//   - ReadKmsg: the kernel log ring, for Backend.Logs.
+//   - ReadKmsg: the kernel log ring, for Backend.Logs; EventLogEvents: the
+//     firmware's TPM event log (package control/eventlog) for Backend.PCRs.
 //
 // What it leaves out: password and keyboard-interactive authentication,
 // the authorized_keys options of OpenSSH other than cert-authority and
-// principals= (plus its own verbs=), SFTP/SCP, IPv6 DHCP (SLAAC only),
-// DNS (the server needs none), and the TPM event log parser (the Backend
-// fills PCRReport.EventLog).
+// principals= (plus its own verbs=), SFTP/SCP, IPv6 DHCP (SLAAC only), and
+// DNS (the server needs none).
 package control
