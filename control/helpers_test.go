@@ -226,3 +226,31 @@ func run(t testing.TB, addr string, key ssh.Signer, cmd, stdin string) (string, 
 	defer c.Close()
 	return runVerb(t, c, cmd, stdin)
 }
+
+// fakeClock is a settable clock for the limiters.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// useClock makes both limiters of s read c.
+func useClock(s *Server, c *fakeClock) {
+	s.conns.mu.Lock()
+	s.conns.now = c.Now
+	s.conns.mu.Unlock()
+	s.keys.mu.Lock()
+	s.keys.now = c.Now
+	s.keys.mu.Unlock()
+}

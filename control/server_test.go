@@ -107,8 +107,8 @@ func TestUnlockRateLimit(t *testing.T) {
 	b := newFakeBackend()
 	s, addr := startServer(t, Config{AuthorizedKeys: []string{owner.line}, Unlock: Rate{Burst: 3, Every: time.Hour},
 		PerSource: Rate{Burst: 100, Every: time.Millisecond}}, b)
-	now := time.Now()
-	s.keys.now = func() time.Time { return now }
+	clock := &fakeClock{t: time.Now()}
+	useClock(s, clock)
 	c, err := dial(t, addr, owner.signer, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +126,13 @@ func TestUnlockRateLimit(t *testing.T) {
 	if !slices.Equal(codes, want) {
 		t.Errorf("exit statuses of 20 wrong keys = %v, want %v", codes, want)
 	}
-	if b.unlocks != 3 {
-		t.Errorf("backend saw %d unlock attempts, want 3", b.unlocks)
+	if n := len(b.Calls()); n != 3 {
+		t.Errorf("backend saw %d unlock attempts, want 3", n)
 	}
 	if _, _, code := runVerb(t, c, "unlock", b.key); code != ExitRateLimited {
 		t.Errorf("right key while limited: exit %d, want %d", code, ExitRateLimited)
 	}
-	now = now.Add(time.Hour)
+	clock.Add(time.Hour)
 	if _, errs, code := runVerb(t, c, "unlock", b.key); code != 0 {
 		t.Errorf("right key after the interval: exit %d (%q), want 0", code, errs)
 	}
@@ -250,8 +250,8 @@ func TestMaxAuthTries(t *testing.T) {
 func TestConnRateLimit(t *testing.T) {
 	owner := newTestKey(t)
 	s, addr := startServer(t, Config{AuthorizedKeys: []string{owner.line}, PerSource: Rate{Burst: 2, Every: time.Hour}}, newFakeBackend())
-	now := time.Now()
-	s.conns.now = func() time.Time { return now }
+	clock := &fakeClock{t: time.Now()}
+	useClock(s, clock)
 	for i := range 2 {
 		if _, _, code := run(t, addr, owner.signer, "status", ""); code != 0 {
 			t.Fatalf("connection %d within the burst: exit %d", i, code)
@@ -261,7 +261,7 @@ func TestConnRateLimit(t *testing.T) {
 		c.Close()
 		t.Fatal("third connection within the hour was served, want the per-source limit")
 	}
-	now = now.Add(time.Hour)
+	clock.Add(time.Hour)
 	if _, _, code := run(t, addr, owner.signer, "status", ""); code != 0 {
 		t.Errorf("connection after the interval: exit %d, want 0", code)
 	}
