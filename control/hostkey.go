@@ -165,3 +165,20 @@ func HostKeySigner(tpm transport.TPM) (ssh.Signer, *TPMKey, error) {
 	}
 	return s, k, nil
 }
+
+// HostPublicKey derives the host key in tpm and returns its public half,
+// flushing the key again: the installer prints its fingerprint
+// (ssh.FingerprintSHA256) and records it in the owner's known_hosts
+// (client.AddKnownHost), so the host is pinned before its first boot.
+func HostPublicKey(tpm transport.TPM) (ssh.PublicKey, error) {
+	k, err := TPMHostKey(tpm)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	pub, err := k.SSHPublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("control: host key: %w", err)
+	}
+	return pub, nil
+}

@@ -35,12 +35,7 @@ func hostKeyOf(t *testing.T, sw *swtpmtest.Swtpm) ssh.PublicKey {
 	t.Helper()
 	tpm := openTPM(t, sw)
 	defer tpm.Close()
-	k, err := TPMHostKey(tpm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	pub, err := k.SSHPublicKey()
+	pub, err := HostPublicKey(tpm)
 	if err != nil {
 		t.Fatal(err)
 	}
