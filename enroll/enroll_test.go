@@ -27,6 +27,7 @@ func TestEnrollUnlock(t *testing.T) {
 		{"default-unsigned", DefaultPolicy(nil), nil},
 		{"default-signed", DefaultPolicy(&key.PublicKey), nil},
 		{"no-pcrs-pin", Policy{PCRs: []int{}, PIN: []byte("1234")}, []byte("1234")},
+		{"srk", Policy{SRK: true}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, tpm := testTPM(t)
