@@ -172,3 +172,26 @@ func TestEnrollErrors(t *testing.T) {
 		t.Errorf("failed enrollments left %d keyslots, want 1", n)
 	}
 }
+
+// TestUnlockSignedNamesPCR11: with a signed PCR 11 policy and a UKI whose
+// PCR 11 no signature covers, the error says so and shows PCR 11.
+func TestUnlockSignedNamesPCR11(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tpm := testTPM(t)
+	extend(t, tpm, 11, "uki v1")
+	f, h, vk := testVolume(t)
+	if _, err := Enroll(tpm, f, h, vk, DefaultPolicy(&key.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	sig := sign(t, key, readPCR(t, tpm, 11))
+	extend(t, tpm, 11, "an unsigned uki")
+	_, _, err = Unlock(tpm, f, h, UnlockOptions{Signature: sig})
+	want := fmt.Sprintf("(PCR 11 is %x; no signature by the enrolled key", readPCR(t, tpm, 11))
+	if !errors.Is(err, tpm2.ErrNoSignature) || !errors.Is(err, tpm2.ErrPolicyMismatch) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Unlock with an unsigned PCR 11 = %v, want ErrNoSignature containing %q", err, want)
+	}
+	t.Log(err)
+}
