@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,7 +72,7 @@ func BenchmarkControlStatus(b *testing.B) {
 	ours := f.serve(b, softHostKey(b))
 	tpmAddr := f.serve(b, tpmHostKey(b))
 	db := f.startDropbear(b, dropbear, keygen, unshare)
-	initos := buildInitos(b, f.dir)
+	initos := buildInitos(b)
 	o := client.Options{Identities: []ssh.Signer{f.owner}, KnownHosts: f.knownHosts}
 
 	var t [5]time.Duration
@@ -235,16 +234,6 @@ func (f *ctlBench) run(cmd *exec.Cmd) error {
 
 func errorf(format string, args ...any) error {
 	return fmt.Errorf(format, args...)
-}
-
-// buildInitos builds the initos CLI into dir.
-func buildInitos(b *testing.B, dir string) string {
-	out := filepath.Join(dir, "initos")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if o, err := exec.Command(goBin, "build", "-o", out, "initos/cmd/initos").CombinedOutput(); err != nil {
-		b.Fatalf("go build initos: %v\n%s", err, o)
-	}
-	return out
 }
 
 // selfCPU is this process's user+system CPU time.
