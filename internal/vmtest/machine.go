@@ -23,6 +23,7 @@ type MachineConfig struct {
 	Firmware *Firmware // UEFI firmware; nil boots with qemu's default BIOS
 	QEMU     string    // qemu-system-x86_64; default $INITOS_VMTEST_QEMU or $PATH
 	Net      *Net      // a NIC on qemu's user network; nil: none
+	Arch     string    // ArchAMD64 (default) or ArchARM64
 }
 
 // Machine is one virtual computer: a state directory holding its disks,
@@ -83,6 +84,9 @@ func NewMachine(dir string, cfg MachineConfig) (*Machine, error) {
 	}
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = defaultMemoryMB
+	}
+	if err := checkArch(cfg.Arch); err != nil {
+		return nil, err
 	}
 	m := &Machine{Dir: dir, cfg: cfg}
 	for i, d := range cfg.Disks {
@@ -177,10 +181,7 @@ func (m *Machine) run(ctx context.Context, spec BootSpec, res *Result) error {
 func (m *Machine) qemuPath() (string, error) {
 	name := m.cfg.QEMU
 	if name == "" {
-		name = os.Getenv(envQEMU)
-	}
-	if name == "" {
-		name = "qemu-system-x86_64"
+		name = qemuName(m.cfg.Arch)
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {

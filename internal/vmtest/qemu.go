@@ -44,6 +44,9 @@ func OVMFSecureBoot() *Firmware {
 // qemuArgs returns qemu's arguments (without argv[0]) for one boot. The
 // console (ttyS0) goes to stdout, the data channel (ttyS1) to dir/output.
 func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
+	if archOf(m.cfg.Arch) == ArchARM64 {
+		return m.arm64Args(spec, dir, tpm)
+	}
 	args := []string{
 		"-accel", "tcg", "-cpu", "max", // TCG only: KVM hangs on the CI machines
 		"-m", strconv.Itoa(m.cfg.MemoryMB),
