@@ -31,6 +31,11 @@ set -euo pipefail
 umask 022
 
 IMAGES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# DEFAULT_EPOCH is SOURCE_DATE_EPOCH when the environment sets none: a
+# constant, so that the same recipe gives the same image on every machine
+# and in every checkout (2023-11-14 22:13 UTC; newer file times are
+# clamped to it).
+DEFAULT_EPOCH=1700000000
 REPO=$(dirname "$IMAGES")
 
 log() { echo "images: $NAME: $*" >&2; }
@@ -56,7 +61,7 @@ with the same recipe and initos takes seconds.
   --compress C       layer compression (default: \$INITOS_IMAGES_COMPRESS or zstd)
   --refresh          rebuild the root even when cached (new mirror content)
 
-Environment: SOURCE_DATE_EPOCH (default: the last commit of images/),
+Environment: SOURCE_DATE_EPOCH (default $DEFAULT_EPOCH),
 INITOS_IMAGES_CACHE, INITOS_IMAGES_MIRROR (default http://deb.debian.org/debian),
 INITOS_IMAGES_SECURITY (default http://deb.debian.org/debian-security; "none"
 to leave it out), INITOS_IMAGES_SUITE (bookworm), INITOS (an initos binary of
@@ -107,10 +112,7 @@ img_setup() {
 	SECURITY=${INITOS_IMAGES_SECURITY:-http://deb.debian.org/debian-security}
 	COMPONENTS=${COMPONENTS:-main}
 	CACHE=${INITOS_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/initos-images}
-	if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-		SOURCE_DATE_EPOCH=$(git -C "$REPO" log -1 --format=%ct -- images 2>/dev/null || true)
-		SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-	fi
+	SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$DEFAULT_EPOCH}
 	export SOURCE_DATE_EPOCH
 	mkdir -p "$CACHE/$NAME" "$CACHE/debs/$ARCH"
 	WORK=$(mktemp -d "$CACHE/$NAME/.work-XXXXXX")
