@@ -166,8 +166,7 @@ func (a *applier) setMetaAt(parent int, base, p string, hdr *tar.Header, isLink 
 		return fmt.Errorf("apply layer: chown %q: %w", p, err)
 	}
 	if !isLink {
-		// We just made base with mknodat: it is not a symlink.
-		if err := unix.Fchmodat(parent, base, uint32(hdr.Mode&0o7777), 0); err != nil {
+		if err := chmodNoFollow(parent, base, uint32(hdr.Mode&0o7777)); err != nil {
 			return fmt.Errorf("apply layer: chmod %q: %w", p, err)
 		}
 	}

@@ -47,29 +47,67 @@ type Image struct {
 	Path   string   // its read-only subvolume
 }
 
-// Open returns the store in dir, creating its directories; dir must be on
-// btrfs.
-func Open(dir string) (*Store, error) {
+// storeDirs are the store's subdirectories. They, and a store directory
+// Open creates, are 0700: images hold set-id binaries and device nodes
+// that no other user may reach.
+var storeDirs = []string{"layers", "images", "roots"}
+
+// Open returns the store in dir, creating it and its directories as
+// needed; dir must be on btrfs.
+func Open(dir string) (*Store, error) { return open(dir, true) }
+
+// OpenExisting returns the store in dir and fails, creating nothing, when
+// dir does not exist or is not an image store (the verbs that only read
+// or remove use it).
+func OpenExisting(dir string) (*Store, error) { return open(dir, false) }
+
+func open(dir string, create bool) (*Store, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	var st unix.Statfs_t
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open image store: %w", err)
+	if create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open image store: %w", err)
+		}
 	}
+	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return nil, &os.PathError{Op: "open image store", Path: dir, Err: err}
 	}
 	if st.Type != unix.BTRFS_SUPER_MAGIC {
 		return nil, fmt.Errorf("open image store %s: not on btrfs (filesystem type %#x)", dir, st.Type)
 	}
-	for _, d := range []string{"layers", "images", "roots"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("open image store: %w", err)
+	for _, d := range storeDirs {
+		if err := privateDir(filepath.Join(dir, d), create); err != nil {
+			return nil, fmt.Errorf("open image store %s: %w", dir, err)
 		}
 	}
 	return &Store{Dir: dir}, nil
+}
+
+// privateDir makes sure the directory p exists (creating it when create
+// is set) with no access for group and others.
+func privateDir(p string, create bool) error {
+	if create {
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	fi, err := os.Lstat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("not an image store (no %s/ directory)", filepath.Base(p))
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("not an image store (%s is not a directory)", filepath.Base(p))
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return os.Chmod(p, fi.Mode().Perm()&0o700)
+	}
+	return nil
 }
 
 func digestName(d string) string { return strings.Replace(d, ":", "-", 1) }
@@ -103,7 +141,7 @@ func (s *Store) lock() (func(), error) {
 
 // cleanTemp deletes the .tmp-* entries of interrupted operations.
 func (s *Store) cleanTemp() error {
-	for _, sub := range []string{"", "layers", "images", "roots"} {
+	for _, sub := range append([]string{""}, storeDirs...) {
 		dir := filepath.Join(s.Dir, sub)
 		ents, err := os.ReadDir(dir)
 		if err != nil {

@@ -36,7 +36,10 @@ func parseStore(fs *flag.FlagSet, dir *string, args []string, min, max int) (*im
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := openStore(fs, *dir)
+	if *dir == "" {
+		return nil, nil, usageError(fs, "--store is required")
+	}
+	s, err := image.OpenExisting(*dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,7 +49,7 @@ func parseStore(fs *flag.FlagSet, dir *string, args []string, min, max int) (*im
 // openStore opens (creating if needed) the --store directory dir.
 func openStore(fs *flag.FlagSet, dir string) (*image.Store, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("%w: %s: --store is required", errUsage, fs.Name())
+		return nil, usageError(fs, "--store is required")
 	}
 	return image.Open(dir)
 }
