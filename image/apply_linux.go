@@ -41,6 +41,7 @@ type budget struct {
 	lim     Limits
 	entries int64
 	bytes   int64
+	onRead  func(n int) // compressed bytes read (progress), or nil
 }
 
 // smallFile is the largest file handed to the worker pool; bigger ones are
@@ -56,6 +57,7 @@ const maxCachedDirs = 1024
 // of workers. Every lookup is relative to the root with RESOLVE_IN_ROOT,
 // so no entry can reach outside it.
 type applier struct {
+	ctx    context.Context
 	rootfd int
 	budget *budget
 	stats  Stats
@@ -94,9 +96,9 @@ type fileJob struct {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-func newApplier(rootfd int, b *budget) *applier {
+func newApplier(ctx context.Context, rootfd int, b *budget) *applier {
 	a := &applier{
-		rootfd: rootfd, budget: b,
+		ctx: ctx, rootfd: rootfd, budget: b,
 		dirs: map[string]int{}, dirAnc: map[string]int{}, sgid: map[int]bool{},
 		created: map[string]struct{}{}, pending: map[string]struct{}{}, dirIdx: map[string]int{},
 		jobs: make(chan fileJob, 4*b.lim.Workers),
@@ -110,7 +112,7 @@ func newApplier(rootfd int, b *budget) *applier {
 }
 
 // apply reads the layer tar from r to its end and applies every entry.
-func (a *applier) apply(ctx context.Context, r io.Reader) (err error) {
+func (a *applier) apply(r io.Reader) (err error) {
 	defer func() {
 		close(a.jobs)
 		a.workers.Wait()
@@ -122,7 +124,7 @@ func (a *applier) apply(ctx context.Context, r io.Reader) (err error) {
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
+			if err := a.ctx.Err(); err != nil {
 				return err
 			}
 		}

@@ -75,6 +75,9 @@ func (a *applier) bigFile(parent int, base, p string, hdr *tar.Header, r io.Read
 	buf := make([]byte, smallFile)
 	return a.writeFile(parent, base, p, hdr, a.skippable(parent, hdr), func(fd int) error {
 		for left := hdr.Size; left > 0; {
+			if err := a.ctx.Err(); err != nil {
+				return err
+			}
 			n, err := io.ReadFull(r, buf[:min(left, int64(len(buf)))])
 			if err != nil {
 				return fmt.Errorf("read content: %w", err)

@@ -43,10 +43,14 @@ func (c *countReader) Read(p []byte) (int, error) {
 type capReader struct {
 	r         io.Reader
 	read, max int64
+	onRead    func(int)
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if c.onRead != nil {
+		c.onRead(n)
+	}
 	if c.read += int64(n); c.read > c.max+1<<20 {
 		return n, fmt.Errorf("%w: compressed blob over %d bytes", ErrLimit, c.max)
 	}
@@ -151,7 +155,7 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 		return Stats{}, fmt.Errorf("apply layer %s: open blob: %w", digest, err)
 	}
 	defer rc.Close()
-	ch := newHashReader(&capReader{r: rc, max: b.lim.MaxTotalBytes})
+	ch := newHashReader(&capReader{r: rc, max: b.lim.MaxTotalBytes, onRead: b.onRead})
 	defer ch.Sum()
 	br := bufio.NewReaderSize(ch, 1<<20)
 	ur, uh, release, err := decompress(br, ch)
@@ -166,8 +170,8 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 		return Stats{}, &os.PathError{Op: "apply layer", Path: root, Err: err}
 	}
 	defer unix.Close(rootfd)
-	a := newApplier(rootfd, b)
-	if err := a.apply(ctx, cr); err != nil {
+	a := newApplier(ctx, rootfd, b)
+	if err := a.apply(cr); err != nil {
 		return a.stats, fmt.Errorf("apply layer %s: %w", digest, err)
 	}
 	// Read what follows the end-of-archive marker so both digests cover

@@ -201,7 +201,7 @@ func (s *Store) Root(ref, as string) (string, error) {
 	if err := btrfsioctl.Snapshot(s.imagePath(d), tmp, false); err != nil {
 		return "", fmt.Errorf("make root: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := commitRename(tmp, dst); err != nil {
 		btrfsioctl.Delete(tmp)
 		return "", fmt.Errorf("make root: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initos/btrfsioctl"
+	"initos/internal/atomicfile"
 )
 
 // ErrNotFound reports an image name or digest not in the store.
@@ -36,6 +37,11 @@ type Store struct {
 	// LayerApplied, if set, is called after each layer is unpacked
 	// (not for layers found in the cache).
 	LayerApplied func(chainID string, s Stats)
+
+	// Progress, if set, is called as the compressed blobs of the layers
+	// to unpack are read: read bytes so far of total (the sum of their
+	// sizes in the manifest).
+	Progress func(read, total int64)
 }
 
 // Image is an installed image.
@@ -165,6 +171,16 @@ func removeSubvolOrDir(p string) error {
 	return os.RemoveAll(p)
 }
 
+// commitRename renames the work subvolume tmp to its final name dst (in
+// the same directory) and fsyncs the directory, so the commit survives a
+// crash. The subvolume's content was synced before.
+func commitRename(tmp, dst string) error {
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(dst))
+}
+
 // tempPath returns a fresh work path in the store directory sub: a
 // read-only subvolume can only be renamed within its parent directory.
 func (s *Store) tempPath(sub string) string {
@@ -269,8 +285,16 @@ func (s *Store) unpack(ctx context.Context, layers []v1.Layer, diffIDs []v1.Hash
 		start--
 	}
 	b := &budget{lim: lim}
+	if s.Progress != nil {
+		b.onRead = s.progressFunc(layers[start:])
+	}
 	for i := start; i < len(layers); i++ {
-		st, err := s.unpackLayer(ctx, layers[i], diffIDs[i], chain, i, b)
+		// A safe point: nothing of this install is visible yet.
+		err := ctx.Err()
+		var st Stats
+		if err == nil {
+			st, err = s.unpackLayer(ctx, layers[i], diffIDs[i], chain, i, b)
+		}
 		stats.add(st)
 		if err != nil {
 			// Nothing of a failed install stays: drop the layers it added.
@@ -285,6 +309,22 @@ func (s *Store) unpack(ctx context.Context, layers []v1.Layer, diffIDs []v1.Hash
 		}
 	}
 	return stats, nil
+}
+
+// progressFunc returns the budget's onRead callback reporting to
+// s.Progress against the total size of layers.
+func (s *Store) progressFunc(layers []v1.Layer) func(int) {
+	var total, read int64
+	for _, l := range layers {
+		if n, err := l.Size(); err == nil {
+			total += n
+		}
+	}
+	s.Progress(0, total)
+	return func(n int) {
+		read += int64(n)
+		s.Progress(read, total)
+	}
 }
 
 func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, chain []string, i int, b *budget) (st Stats, err error) {
@@ -312,7 +352,7 @@ func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, cha
 	if err = btrfsioctl.SetReadOnly(tmp, true); err != nil {
 		return st, err
 	}
-	if err = os.Rename(tmp, s.layerPath(chain[i])); err != nil {
+	if err = commitRename(tmp, s.layerPath(chain[i])); err != nil {
 		return st, fmt.Errorf("commit layer %s: %w", chain[i], err)
 	}
 	return st, nil
@@ -330,7 +370,7 @@ func (s *Store) commitImage(digest string, chain []string) (err error) {
 		err = btrfsioctl.Snapshot(s.layerPath(chain[len(chain)-1]), tmp, true)
 	}
 	if err == nil {
-		err = os.Rename(tmp, s.imagePath(digest))
+		err = commitRename(tmp, s.imagePath(digest))
 	}
 	if err != nil {
 		btrfsioctl.DeleteRecursive(tmp)
