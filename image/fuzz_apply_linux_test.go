@@ -33,7 +33,7 @@ func FuzzApplyLayer(f *testing.F) {
 		}
 		defer unix.Close(fd)
 		lim := Limits{MaxEntries: 1000, MaxFileSize: 1 << 20, Workers: 2}.withDefaults()
-		a := newApplier(context.Background(), fd, &budget{lim: lim})
+		a := newApplier(context.Background(), fd, true, &budget{lim: lim})
 		a.apply(bytes.NewReader(b))
 		ents, err := os.ReadDir(dir)
 		if err != nil || len(ents) != 1 || ents[0].Name() != "root" {

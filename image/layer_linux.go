@@ -134,12 +134,13 @@ func decompress(br *bufio.Reader, ch *hashReader) (ur io.Reader, uh *hashReader,
 	return uh, uh, release, nil
 }
 
-// applyLayer streams layer l into the directory root: the compressed blob
+// applyLayer streams layer l into the directory root (fresh: a new empty
+// directory, the first layer): the compressed blob
 // is hashed and checked against l's digest, decompressed (gzip, zstd or
 // none, sniffed from the content) and hashed again against diffID while
 // the tar is applied. A mismatch is reported after the whole stream is
 // read; the caller then throws the directory away.
-func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b *budget) (Stats, error) {
+func applyLayer(ctx context.Context, root string, fresh bool, l v1.Layer, diffID v1.Hash, b *budget) (Stats, error) {
 	digest, err := l.Digest()
 	if err != nil {
 		return Stats{}, fmt.Errorf("apply layer %s: digest: %w", diffID, err)
@@ -170,7 +171,7 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 		return Stats{}, &os.PathError{Op: "apply layer", Path: root, Err: err}
 	}
 	defer unix.Close(rootfd)
-	a := newApplier(ctx, rootfd, b)
+	a := newApplier(ctx, rootfd, fresh, b)
 	if err := a.apply(cr); err != nil {
 		return a.stats, fmt.Errorf("apply layer %s: %w", digest, err)
 	}

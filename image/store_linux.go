@@ -342,7 +342,7 @@ func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, cha
 			btrfsioctl.DeleteRecursive(tmp)
 		}
 	}()
-	if st, err = applyLayer(ctx, tmp, l, diffID, b); err != nil {
+	if st, err = applyLayer(ctx, tmp, i == 0, l, diffID, b); err != nil {
 		return st, err
 	}
 	// Make the content durable before the rename makes it visible.
