@@ -61,8 +61,8 @@ type applier struct {
 	rootfd    int
 	freshRoot bool // the root is a new empty subvolume (first layer)
 	times     dirTimes
-	budget *budget
-	stats  Stats
+	budget    *budget
+	stats     Stats
 
 	dirs   map[string]int // open O_PATH descriptors of directories, by clean path
 	sgid   map[int]bool   // descriptors of dirs with the set-group-ID bit

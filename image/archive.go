@@ -238,7 +238,7 @@ type archiveImage struct {
 	layers   map[v1.Hash]*archiveLayer
 }
 
-func (im *archiveImage) RawConfigFile() ([]byte, error)       { return im.config, nil }
+func (im *archiveImage) RawConfigFile() ([]byte, error)      { return im.config, nil }
 func (im *archiveImage) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
 func (im *archiveImage) RawManifest() ([]byte, error)        { return im.manifest, nil }
 

@@ -72,7 +72,9 @@ func (a *applier) finishDirs() error {
 	}
 	var jobs []func() error
 	for _, d := range a.dirMeta {
-		jobs = append(jobs, func() error { return a.finishDir(d.path, func(fd int) error { return a.setMetaFD(fd, d.path, d.hdr, metaSkip{}) }) })
+		jobs = append(jobs, func() error {
+			return a.finishDir(d.path, func(fd int) error { return a.setMetaFD(fd, d.path, d.hdr, metaSkip{}) })
+		})
 	}
 	for p, t := range a.times.implicit {
 		if _, ok := a.dirIdx[p]; !ok {
