@@ -23,6 +23,12 @@ const (
 	maxArchiveJSON    = 16 << 20 // manifest.json, one config
 )
 
+// Magic numbers of the layer compressions (RFC 1952, RFC 8878).
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
 // archiveFile is where a regular file's content lies in the archive.
 type archiveFile struct{ off, size int64 }
 

@@ -103,11 +103,6 @@ func (hr *hashReader) Sum() string {
 	return hex.EncodeToString(hr.sum)
 }
 
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
 // decompress sniffs the compression of the blob in br (gzip, zstd or none)
 // and returns the uncompressed stream with the hasher that computes its
 // diffID: ch itself for an uncompressed blob. release frees the decoder.
