@@ -91,5 +91,7 @@ func ioctl(f *os.File, op, path string, req request, arg unsafe.Pointer) error {
 // filesystem, with that explanation. errors.Is(err, unix.ENOTTY) holds.
 type notBtrfs struct{ unix.Errno }
 
-func (e notBtrfs) Error() string { return e.Errno.Error() + " (not on btrfs, or the kernel lacks this ioctl)" }
+func (e notBtrfs) Error() string {
+	return e.Errno.Error() + " (not on btrfs, or the kernel lacks this ioctl)"
+}
 func (e notBtrfs) Unwrap() error { return e.Errno }
