@@ -96,6 +96,9 @@ func normalizeHeader(h *tar.Header, epoch *time.Time) (bool, error) {
 		return false, fmt.Errorf("entry %q: %w: .wh. names are whiteouts in image layers", h.Name, ErrUnsafePath)
 	}
 	out := tar.Header{Name: name, Mode: h.Mode & 0o7777, Uid: h.Uid, Gid: h.Gid, ModTime: h.ModTime.UTC().Truncate(time.Second)}
+	if h.ModTime.IsZero() {
+		out.ModTime = time.Unix(0, 0).UTC()
+	}
 	if epoch != nil && out.ModTime.After(*epoch) {
 		out.ModTime = *epoch
 	}
