@@ -146,7 +146,7 @@ func (lw *layoutWriter) newLayerBlob(c Compression, level int) (*blobWriter, err
 // newCompressor returns the compressing writer for c. Its output depends
 // only on the bytes written, not on how they are split into writes or on
 // the number of goroutines: pgzip cuts fixed 1 MiB blocks, zstd fixed
-// blocks, so layers are reproducible across machines.
+// 8 MiB frames, so layers are reproducible across machines.
 func newCompressor(c Compression, level int, w io.Writer) (io.WriteCloser, types.MediaType, error) {
 	switch c {
 	case Gzip:
@@ -166,7 +166,7 @@ func newCompressor(c Compression, level int, w io.Writer) (io.WriteCloser, types
 		if level != 0 {
 			lvl = zstd.EncoderLevel(level)
 		}
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+		zw, err := newFrameWriter(w, lvl)
 		if err != nil {
 			return nil, "", fmt.Errorf("zstd level %d: %w", level, err)
 		}
