@@ -223,13 +223,16 @@ func TestImportErrors(t *testing.T) {
 }
 
 // TestCompressorsReproducible: the layer compressors' output depends on
-// the bytes only, not on how they are written or on GOMAXPROCS.
+// the bytes only, not on how they are written or on GOMAXPROCS; gzip -d
+// and zstd -d read it back (zstd: several frames).
 func TestCompressorsReproducible(t *testing.T) {
-	data := make([]byte, 5<<20+123)
+	tools := map[Compression]string{Gzip: testenv.Tool(t, "gzip"), Zstd: testenv.Tool(t, "zstd")}
+	data := make([]byte, 2*zstdFrameSize+123)
 	r := rand.New(rand.NewSource(3))
 	for i := 0; i < len(data); i += 4096 { // compressible: repeated runs
 		r.Read(data[i : i+min(200, len(data)-i)])
 	}
+	var last bytes.Buffer
 	compress := func(c Compression, procs int, chunk func() int) string {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		var buf bytes.Buffer
@@ -243,10 +246,16 @@ func TestCompressorsReproducible(t *testing.T) {
 			rest = rest[n:]
 		}
 		w.Close()
+		last = buf
 		return sha256hex(buf.String())
 	}
 	for _, c := range []Compression{Gzip, Zstd} {
 		want := compress(c, 1, func() int { return len(data) })
+		cmd := exec.Command(tools[c], "-d", "-c")
+		cmd.Stdin = &last
+		if out, err := cmd.Output(); err != nil || !bytes.Equal(out, data) {
+			t.Errorf("%s -d of our %s stream: %d bytes, %v; want the %d bytes compressed", tools[c], c, len(out), err, len(data))
+		}
 		for _, procs := range []int{1, 2, 8} {
 			if got := compress(c, procs, func() int { return 1 + r.Intn(300000) }); got != want {
 				t.Errorf("%s with GOMAXPROCS=%d and random writes: output %s, want %s", c, procs, got[:12], want[:12])
