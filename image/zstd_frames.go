@@ -31,12 +31,13 @@ type frameWriter struct {
 var frameBufs = sync.Pool{New: func() any { return make([]byte, 0, zstdFrameSize) }}
 
 func newFrameWriter(w io.Writer, level zstd.EncoderLevel) (*frameWriter, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+	// EncodeAll runs on at most "concurrency" encoders at once.
+	inflight := min(runtime.GOMAXPROCS(0)+1, 16)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(inflight),
 		zstd.WithWindowSize(zstdFrameSize))
 	if err != nil {
 		return nil, err
 	}
-	inflight := min(runtime.GOMAXPROCS(0)+1, 16)
 	fw := &frameWriter{w: w, enc: enc, buf: frameBufs.Get().([]byte)[:0],
 		order: make(chan chan []byte, inflight), done: make(chan error, 1)}
 	go fw.writeOut()
