@@ -19,7 +19,7 @@
 #      mmdebstrap's command line (architecture, suite, mirrors, packages),
 #      SOURCE_DATE_EPOCH, mmdebstrap's version). Minutes; rebuilt only when the recipe changes.
 #   2. oci-ARCH-KEY2/: the base with initos appended (KEY2: KEY, initos's
-#      digest, the layer compression), imported by `initos image import`
+#      digest, the importing initos's digest, the layer compression), imported by `initos image import`
 #      into an OCI image layout tagged NAME. Seconds.
 #
 # The mirror's content is not part of the key: --refresh rebuilds (a new
@@ -282,6 +282,7 @@ img_main() {
 	key2=$({
 		echo "$BASE_KEY $COMPRESS"
 		[ -z "$TARGET_INITOS" ] || sha256sum <"$TARGET_INITOS"
+		sha256sum <"$TOOL" # the importer's version is an input too
 	} | sha256sum | cut -c1-16)
 	dir=$CACHE/$NAME/oci-$ARCH-$key2
 	if [ ! -s "$dir/index.json" ] || [ -n "$REFRESH" ]; then

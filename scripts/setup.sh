@@ -14,6 +14,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	qemu-system-x86 ovmf swtpm swtpm-tools tpm2-tools systemd libtss2-tcti-swtpm0 \
 	linux-image-amd64 systemd-boot-efi sbsigntool osslsigncode openssl binutils zstd xz-utils cpio kmod busybox-static \
 	openssh-client dropbear-bin mmdebstrap \
+	skopeo umoci pigz \
 	>/dev/null
 
 # arm64 VM tests (internal/vmtest Arch "arm64", docs/vmtest.md): qemu's
