@@ -23,8 +23,8 @@ func FuzzParseSignature(f *testing.F) {
 	f.Add([]byte{0x30, 0x03, 0x06, 0x01, 0x00})
 	unsigned := testUKI(f)
 	f.Fuzz(func(t *testing.T, der []byte) {
-		if s, err := parseSignature(der); err == nil {
-			_ = s.verify(unsigned, []*x509.Certificate{cert})
+		if s, err := ParseSignature(der); err == nil {
+			_ = s.Verify(unsigned, []*x509.Certificate{cert})
 		}
 		_, _ = VerifyDetached(der, []byte("data"), []*x509.Certificate{cert})
 		_ = pecoff.CertTypePKCSSignedData
