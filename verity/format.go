@@ -39,6 +39,9 @@ func Format(data io.ReaderAt, dataSize int64, hash io.WriterAt, hashOffset int64
 	if err != nil {
 		return nil, fmt.Errorf("format verity: %w", err)
 	}
+	if err := checkDataLen(data, r.DataSize()); err != nil {
+		return nil, fmt.Errorf("format verity: %w", err)
+	}
 	if err := r.build(data, hash); err != nil {
 		return nil, fmt.Errorf("format verity: %w", err)
 	}

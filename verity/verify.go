@@ -62,6 +62,9 @@ func (r *Result) Verify(data, hash io.ReaderAt) error {
 	if len(r.RootHash) != r.alg.size {
 		return fmt.Errorf("verify verity: root hash is %d bytes, want %d", len(r.RootHash), r.alg.size)
 	}
+	if err := checkDataLen(data, r.DataSize()); err != nil {
+		return fmt.Errorf("verify verity: %w", err)
+	}
 	if len(r.Levels) == 0 {
 		d, err := r.hashDataBlock(data, 0)
 		if err != nil {
