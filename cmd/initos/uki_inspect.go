@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -81,7 +80,7 @@ func ukiInspect(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("uki inspect: %w", err)
 	}
 	if *asJSON {
-		if err := ukiPrintJSON(stdout, rep); err != nil {
+		if err := writeJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {
@@ -105,12 +104,6 @@ func (r *ukiReport) undecoded() []string {
 		}
 	}
 	return bad
-}
-
-func ukiPrintJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func ukiInspectImage(img *pecoff.Image) (*ukiReport, error) {
@@ -239,7 +232,7 @@ func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	rep := ukiVerifyImage(pos[0], img, trusted)
 	if *asJSON {
-		if err := ukiPrintJSON(stdout, rep); err != nil {
+		if err := writeJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else if rep.OK {
