@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -18,7 +20,15 @@ import (
 	"initos/efivar"
 )
 
-func init() { register("keys", "Secure Boot owner keys: create, enroll, status", runKeys) }
+func init() {
+	register("keys", "Secure Boot owner keys: create, enroll, status", runKeys)
+	describe("keys create", "[--cn NAME] [--owner GUID] [--extra-db ESL [--microsoft]] DIR",
+		"Generates the owner's Secure Boot keys into DIR (created 0700): RSA PK, KEK and db keys (NAME.key, PKCS#8 PEM, 0600) with self-signed certificates (NAME.crt PEM, NAME.cer DER), their EFI signature lists (NAME.esl) and the signed authenticated-variable updates that enroll them (db.auth, KEK.auth, PK.auth; noPK.auth clears PK). SOURCE_DATE_EPOCH sets the timestamps. Refuses a DIR that already holds PK.key.")
+	describe("keys enroll", "[--efivars DIR] KEYDIR",
+		"Writes db, KEK and PK (in that order, PK last) from KEYDIR's .auth files through efivarfs, while the firmware is in setup mode. Secure Boot is enforced from the next boot. Exit status 1 when the firmware is not in setup mode.")
+	describe("keys status", "[--efivars DIR] [--json]",
+		"Prints SetupMode, SecureBoot and the subjects of the certificates enrolled in PK, KEK and db.")
+}
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "keys", map[string]subcommand{
@@ -63,11 +73,11 @@ func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *microsoft && *extraDB == "" {
-		return fmt.Errorf("%w: keys create: --microsoft: InitOS ships no Microsoft certificates; save the firmware's db first (cat /sys/firmware/efi/efivars/db-d719b2cb-3d3a-4596-a3bc-dad00e67656f | tail -c +5 > ms.esl) and pass --extra-db ms.esl", errUsage)
+		return usageError(fs, "--microsoft: InitOS ships no Microsoft certificates; save the firmware's db first (cat /sys/firmware/efi/efivars/db-d719b2cb-3d3a-4596-a3bc-dad00e67656f | tail -c +5 > ms.esl) and pass --extra-db ms.esl")
 	}
 	owner, err := keysOwner(*ownerStr)
 	if err != nil {
-		return fmt.Errorf("keys create: %w", err)
+		return usageError(fs, "--owner: %v", err)
 	}
 	var extra []efivar.SignatureList
 	if *extraDB != "" {
@@ -196,9 +206,36 @@ func keysEnroll(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// keysStatusJSON is what `keys status --json` prints.
+type keysStatusJSON struct {
+	SetupMode  uint8      `json:"setup_mode"`
+	SecureBoot uint8      `json:"secure_boot"`
+	PK         []certJSON `json:"pk"`
+	KEK        []certJSON `json:"kek"`
+	DB         []certJSON `json:"db"`
+}
+
+// certJSON names an enrolled certificate.
+type certJSON struct {
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	Serial  string `json:"serial"`
+	SHA256  string `json:"sha256"`
+}
+
+func certsJSON(certs []*x509.Certificate) []certJSON {
+	out := []certJSON{}
+	for _, c := range certs {
+		sum := sha256.Sum256(c.Raw)
+		out = append(out, certJSON{c.Subject.String(), c.Issuer.String(), c.SerialNumber.String(), hex.EncodeToString(sum[:])})
+	}
+	return out
+}
+
 func keysStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys status", stdout, stderr)
 	vars := efivarsFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -209,6 +246,9 @@ func keysStatus(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	st, err := efivar.ReadStatus(store)
 	if err != nil {
 		return fmt.Errorf("keys status: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(stdout, keysStatusJSON{st.SetupMode, st.SecureBoot, certsJSON(st.PK), certsJSON(st.KEK), certsJSON(st.DB)})
 	}
 	fmt.Fprintf(stdout, "SetupMode=%d\nSecureBoot=%d\n", st.SetupMode, st.SecureBoot)
 	for _, v := range []struct {
