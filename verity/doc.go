@@ -18,7 +18,14 @@
 //     (--no-superblock), at a hash offset: the tree may live in its own
 //     file or after the data in the same file.
 //   - Verification that names the corrupt data block or hash block
-//     (*CorruptionError, ErrCorrupt).
+//     (*CorruptionError, ErrCorrupt), and a data device too small for its
+//     tree reported as such before any read (ErrShortData: "data device is
+//     N bytes, superblock needs M").
+//   - Crash-safe output: the superblock is written last, and when the hash
+//     device can be synced (*os.File) the tree is synced before it and the
+//     superblock after, as veritysetup does. FormatContext and
+//     VerifyContext stop between units of work when their context is done
+//     and report progress.
 //   - The device-mapper table ("0 <sectors> verity 1 ...") and the kernel
 //     command-line form (dm-mod.create=...) for a tree.
 //
