@@ -91,6 +91,9 @@ func (img *Image) parseHeaders() error {
 	if len(d) < dosHeaderSize {
 		return formatErr("file of %d bytes is shorter than a DOS header", len(d))
 	}
+	if uint64(len(d)) > maxImageSize {
+		return formatErr("file of %d bytes is larger than a PE image can be (4 GiB)", len(d))
+	}
 	if d[0] != 'M' || d[1] != 'Z' {
 		return formatErr("no MZ signature")
 	}

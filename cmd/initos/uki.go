@@ -268,7 +268,15 @@ func ukiStrip(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	return ukiWriteFile(dst, img.Bytes())
 }
 
+// ukiMaxFile bounds what ukiRead reads: a PE image is at most 4 GiB.
+const ukiMaxFile = 1<<32 - 1
+
+// ukiRead reads and parses a PE image; a file larger than a PE image can
+// be is refused before it is read.
 func ukiRead(path string) (*pecoff.Image, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > ukiMaxFile {
+		return nil, fmt.Errorf("%s: %d bytes, larger than a PE image can be (4 GiB)", path, st.Size())
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

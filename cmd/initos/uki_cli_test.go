@@ -190,3 +190,18 @@ func pemOf(t *testing.T, der string) string {
 	testenv.Run(t, "openssl", "x509", "-inform", "der", "-in", der, "-out", p)
 	return p
 }
+
+// TestUKICLIHugeFile: a file larger than a PE image can be is refused
+// before it is read (a sparse 5 GiB file).
+func TestUKICLIHugeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.efi")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(5 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cliCase{args: []string{"uki", "inspect", p}, code: 1, stderr: "5368709120 bytes, larger than a PE image can be (4 GiB)"}.check(t)
+}
