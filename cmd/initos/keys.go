@@ -67,7 +67,7 @@ func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	cn := fs.String("cn", "InitOS owner", "common name prefix of the certificates")
 	ownerStr := fs.String("owner", "", "owner `GUID` of the signature list entries (default: random)")
 	extraDB := fs.String("extra-db", "", "EFI signature list `FILE` appended to db (e.g. vendor certificates saved from the firmware)")
-	microsoft := fs.Bool("microsoft", false, "keep Microsoft's certificates in db (needs --extra-db: InitOS ships none)")
+	microsoft := fs.Bool("microsoft", false, "keep the Microsoft certificates of --extra-db in db (default: drop them; InitOS ships none)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -79,15 +79,9 @@ func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError(fs, "--owner: %v", err)
 	}
-	var extra []efivar.SignatureList
-	if *extraDB != "" {
-		b, err := os.ReadFile(*extraDB)
-		if err != nil {
-			return fmt.Errorf("keys create: %w", err)
-		}
-		if extra, err = efivar.ParseSignatureLists(b); err != nil {
-			return fmt.Errorf("keys create: %s: %w", *extraDB, err)
-		}
+	extra, err := keysExtraDB(*extraDB, *microsoft, stderr)
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
 	}
 	now, err := keysNow()
 	if err != nil {
@@ -110,6 +104,67 @@ func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%s: PK, KEK, db for owner %s\n", dir, owner)
 	return nil
+}
+
+// keysExtraDB reads the --extra-db signature lists. Microsoft's
+// certificates (subject organization "Microsoft Corporation") are kept
+// only with --microsoft, which then requires at least one; a note on
+// stderr says what was dropped.
+func keysExtraDB(path string, microsoft bool, stderr io.Writer) ([]efivar.SignatureList, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lists, err := efivar.ParseSignatureLists(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	kept, ms, err := keysSplitMicrosoft(lists)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case microsoft && ms == 0:
+		return nil, fmt.Errorf("--microsoft: %s holds no Microsoft certificate", path)
+	case microsoft:
+		return lists, nil
+	case ms > 0:
+		fmt.Fprintf(stderr, "keys create: left out %d Microsoft certificate(s) of %s (--microsoft keeps them)\n", ms, path)
+	}
+	return kept, nil
+}
+
+// keysSplitMicrosoft returns lists without Microsoft's X.509 certificates
+// and how many there were.
+func keysSplitMicrosoft(lists []efivar.SignatureList) ([]efivar.SignatureList, int, error) {
+	var kept []efivar.SignatureList
+	n := 0
+	for _, l := range lists {
+		if l.Type != efivar.CertX509 {
+			kept = append(kept, l)
+			continue
+		}
+		var sigs []efivar.Signature
+		for _, sig := range l.Signatures {
+			c, err := x509.ParseCertificate(sig.Data)
+			if err != nil {
+				return nil, 0, fmt.Errorf("certificate owned by %v: %w", sig.Owner, err)
+			}
+			if slices.Contains(c.Subject.Organization, "Microsoft Corporation") {
+				n++
+				continue
+			}
+			sigs = append(sigs, sig)
+		}
+		if len(sigs) > 0 {
+			l.Signatures = sigs
+			kept = append(kept, l)
+		}
+	}
+	return kept, n, nil
 }
 
 func keysOwner(s string) (efivar.GUID, error) {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,4 +79,59 @@ func TestKeysEFIUsage(t *testing.T) {
 	} {
 		c.check(t)
 	}
+}
+
+// TestKeysCreateMicrosoft: --microsoft acts: Microsoft's certificates of
+// --extra-db reach db only with it, other vendors' always.
+func TestKeysCreateMicrosoft(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	dir := t.TempDir()
+	var certs []*x509.Certificate
+	for _, p := range []string{"../../authenticode/testdata/MicCorUEFCA2011_2011-06-27.crt", ukiOtherCrt} {
+		c, err := ukiLoadCerts(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c[0])
+	}
+	esl := func(name string, certs ...*x509.Certificate) string {
+		var lists []efivar.SignatureList
+		for _, c := range certs {
+			lists = append(lists, efivar.X509List(efivar.GUID{7}, c))
+		}
+		b, err := efivar.AppendSignatureLists(nil, lists...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	vendor := esl("vendor.esl", certs...)
+	dbSubjects := func(keys string) string {
+		b, err := os.ReadFile(filepath.Join(keys, "db.esl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lists, _ := efivar.ParseSignatureLists(b)
+		cs, _ := efivar.Certificates(lists)
+		var s []string
+		for _, c := range cs {
+			s = append(s, c.Subject.CommonName)
+		}
+		return strings.Join(s, ", ")
+	}
+	cliCase{args: []string{"keys", "create", "--cn", "T", "--extra-db", vendor, filepath.Join(dir, "a")}, code: 0,
+		stderr: "left out 1 Microsoft certificate(s)"}.check(t)
+	if got, want := dbSubjects(filepath.Join(dir, "a")), "T db, InitOS test other"; got != want {
+		t.Errorf("db without --microsoft = %s, want %s", got, want)
+	}
+	cliCase{args: []string{"keys", "create", "--cn", "T", "--microsoft", "--extra-db", vendor, filepath.Join(dir, "b")}, code: 0}.check(t)
+	if got, want := dbSubjects(filepath.Join(dir, "b")), "T db, Microsoft Corporation UEFI CA 2011, InitOS test other"; got != want {
+		t.Errorf("db with --microsoft = %s, want %s", got, want)
+	}
+	cliCase{args: []string{"keys", "create", "--microsoft", "--extra-db", esl("other.esl", certs[1]), filepath.Join(dir, "c")}, code: 1,
+		stderr: "--microsoft: " + filepath.Join(dir, "other.esl") + " holds no Microsoft certificate"}.check(t)
 }
