@@ -69,7 +69,6 @@ func BenchmarkVerityFormat(b *testing.B) {
 	order := []string{"veritysetup", "initos", "library", "sha256x2"}
 	ssl := []float64{verityOpenSSL(b, openssl)}
 	times := map[string][]verityTime{}
-	b.SetBytes(size)
 	for i := 0; b.Loop(); i++ {
 		for j := range order {
 			name := order[(i+j)%len(order)]
