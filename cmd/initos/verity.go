@@ -169,6 +169,7 @@ func verityVerify(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var vf verityFlags
 	fs := newFlags("verity verify", stdout, stderr)
 	addVerityFlags(fs, &vf, true)
+	fs.Lookup("salt").Usage = "`SALT` in hex, or - for none (default: none; with a superblock, its salt)"
 	bar := fs.Bool("progress", true, "draw a progress bar on a terminal")
 	pos, err := parseFlags(fs, args, 3, 3)
 	if err != nil {
