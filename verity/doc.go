@@ -36,11 +36,12 @@
 //
 // Format and Verify stream the data through an io.ReaderAt in 2 MiB reads
 // (an *os.File on Linux is mapped read-only instead, which saves the copy;
-// each hashed window is dropped from the page table again) and hash the leaf level on GOMAXPROCS
-// workers, each taking whole runs of leaf hash blocks and reusing its
-// buffers and hash.Hash. Only the digests of the leaf hash blocks and the upper levels
-// are kept in memory: dataSize / dataBlockSize / hashesPerBlock digests
-// (640 KiB for 10 GiB with the defaults).
+// hashed windows are dropped from the page table again, 32 MiB at a time)
+// and hash the leaf level on GOMAXPROCS workers, each taking whole runs of
+// leaf hash blocks and reusing its buffers and hash.Hash. Only the digests
+// of the leaf hash blocks and the upper levels are kept in memory:
+// dataSize / dataBlockSize / hashesPerBlock digests (640 KiB for 10 GiB
+// with the defaults).
 //
 // # Left out
 //
