@@ -43,7 +43,7 @@ func BenchmarkUKIBuildSign(b *testing.B) {
 	dir := b.TempDir()
 	in := ukiBenchInputs(b, dir)
 	key, cert := ukiBenchKeys(b)
-	cli := verityBuildCLI(b, dir)
+	cli := buildInitos(b)
 	ref := ukiBenchOurs(b, in, key, cert, filepath.Join(dir, "ref.efi")) // section VMAs for objcopy
 	run := map[string]func() verityTime{
 		"initos": func() verityTime {

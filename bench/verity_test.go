@@ -54,7 +54,7 @@ func BenchmarkVerityFormat(b *testing.B) {
 	openssl := testenv.Tool(b, "openssl")
 	const size = 1 << 30
 	dir := b.TempDir()
-	cli := verityBuildCLI(b, dir)
+	cli := buildInitos(b)
 	data := verityMakeFile(b, filepath.Join(dir, "data.img"), size)
 	uuid, _ := verity.ParseUUID(verityUUID)
 	run := map[string]func() verityTime{
@@ -229,16 +229,6 @@ func verityLoad() string {
 	var one string
 	fmt.Sscan(string(b), &one)
 	return one
-}
-
-// verityBuildCLI builds `initos` into dir.
-func verityBuildCLI(b *testing.B, dir string) string {
-	b.Helper()
-	out := filepath.Join(dir, "initos")
-	if msg, err := exec.Command("go", "build", "-o", out, "initos/cmd/initos").CombinedOutput(); err != nil {
-		b.Fatalf("go build initos: %v\n%s", err, msg)
-	}
-	return out
 }
 
 // verityMakeFile writes size pseudo-random bytes and reads them back once
