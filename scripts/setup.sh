@@ -12,10 +12,14 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	make ca-certificates git \
 	cryptsetup-bin squashfs-tools btrfs-progs e2fsprogs dosfstools mtools fdisk \
 	qemu-system-x86 ovmf swtpm swtpm-tools tpm2-tools systemd libtss2-tcti-swtpm0 \
-	linux-image-amd64 systemd-boot-efi sbsigntool osslsigncode openssl binutils zstd xz-utils cpio kmod busybox-static \
-	openssh-client dropbear-bin mmdebstrap \
+	linux-image-amd64 systemd-boot-efi sbsigntool osslsigncode shim-signed openssl binutils zstd xz-utils cpio kmod busybox-static \
+	openssh-client dropbear-bin \
 	skopeo umoci pigz \
 	>/dev/null
+
+# images/ (docs/images.md): mmdebstrap builds the roots; buildah is the
+# image build benchmark's peer (bench/build_test.go).
+$SUDO apt-get install -y -qq --no-install-recommends mmdebstrap buildah >/dev/null
 
 # arm64 VM tests (internal/vmtest Arch "arm64", docs/vmtest.md): qemu's
 # aarch64 emulator and AAVMF, and Debian's arm64 kernel (modules
