@@ -153,6 +153,15 @@ func TestDebianhost(t *testing.T) {
 		{"host keys on first boot", "etc/systemd/system/ssh.service.requires/initos-ssh-hostkeys.service", true},
 		{"DHCP with networkd", "etc/systemd/system/multi-user.target.wants/systemd-networkd.service", true},
 	}...))
+	for link, want := range map[string]string{
+		"etc/systemd/system/default.target":                   "/lib/systemd/system/multi-user.target",
+		"etc/systemd/system/systemd-pcrphase.service":         "/dev/null",
+		"etc/systemd/system/systemd-pcrphase-sysinit.service": "/dev/null",
+	} {
+		if e := root[link]; e.typ != tar.TypeSymlink || e.link != want {
+			t.Errorf("debianhost: %s = %+v, want a symlink to %s", link, e, want)
+		}
+	}
 	if e := root["etc/machine-id"]; e.typ != tar.TypeReg || e.size != 0 {
 		t.Errorf("debianhost: /etc/machine-id = %+v, want an empty file (each host makes its own)", e)
 	}

@@ -27,13 +27,17 @@ $SUDO apt-get install -y -qq --no-install-recommends mmdebstrap buildah >/dev/nu
 # systemd-stub) unpacked, not installed, into one directory per version
 # under $ARM64_CACHE with a "current" symlink: a rerun with the same
 # versions downloads nothing. The kernel version comes from the archive.
+# The flavour is cloud-arm64: qemu's arm64 virt machine offers a TPM only
+# as tpm-tis-device, whose driver (CONFIG_TCG_TIS) Debian's generic arm64
+# kernel leaves out; the cloud kernel has it (and is a third of the size).
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	$SUDO dpkg --add-architecture arm64
 	$SUDO apt-get update -qq
 fi
 $SUDO apt-get install -y -qq --no-install-recommends qemu-system-arm qemu-efi-aarch64 >/dev/null
 ARM64_CACHE=${INITOS_ARM64_CACHE:-/var/cache/initos/arm64}
-kpkg=$(apt-cache depends linux-image-arm64:arm64 | sed -n 's/^ *Depends: \(linux-image-[^:]*\):arm64$/\1/p' | head -n1)
+ARM64_FLAVOUR=${INITOS_ARM64_FLAVOUR:-cloud-arm64}
+kpkg=$(apt-cache depends "linux-image-$ARM64_FLAVOUR:arm64" | sed -n 's/^ *Depends: \(linux-image-[^:]*\):arm64$/\1/p' | head -n1)
 [ -n "$kpkg" ] || { echo "setup: no linux-image-*-arm64 in the archive (dpkg --add-architecture arm64?)" >&2; exit 1; }
 kver=$(apt-cache show --no-all-versions "$kpkg:arm64" | sed -n 's/^Version: //p' | head -n1)
 sver=$(apt-cache show --no-all-versions systemd-boot-efi:arm64 | sed -n 's/^Version: //p' | head -n1)

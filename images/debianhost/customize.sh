@@ -13,3 +13,10 @@ ln -sf ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf 2>/dev/null ||
 	echo "customize: /etc/resolv.conf is busy (a container build): left as it is" >&2
 systemctl enable systemd-networkd.service systemd-resolved.service \
 	initos-ssh-hostkeys.service initos-bless.service
+# a server: no graphical.target by default
+systemctl set-default multi-user.target
+# initos-init measures "enter-initrd" and "leave-initrd" into PCR 11
+# itself, and the disk key's policy holds only in between: systemd's later
+# phase measurements (sysinit, ready) need the TPM libraries this image
+# leaves out and add nothing to that policy.
+systemctl mask systemd-pcrphase.service systemd-pcrphase-sysinit.service
