@@ -212,5 +212,3 @@ func (w *Writer) writeEnd(sb *superblock, enc encoder) (int64, error) {
 	}
 	return size, nil
 }
-
-

@@ -64,25 +64,25 @@ const (
 
 // superblock is the 96-byte header at offset 0.
 type superblock struct {
-	Magic             uint32
-	Inodes            uint32
-	ModTime           uint32
-	BlockSize         uint32
-	Fragments         uint32
-	Compressor        uint16
-	BlockLog          uint16
-	Flags             uint16
-	IDs               uint16
-	Major             uint16
-	Minor             uint16
-	RootInode         uint64
-	BytesUsed         uint64
-	IDTable           uint64
-	XattrIDTable      uint64
-	InodeTable        uint64
-	DirectoryTable    uint64
-	FragmentTable     uint64
-	ExportTable       uint64
+	Magic          uint32
+	Inodes         uint32
+	ModTime        uint32
+	BlockSize      uint32
+	Fragments      uint32
+	Compressor     uint16
+	BlockLog       uint16
+	Flags          uint16
+	IDs            uint16
+	Major          uint16
+	Minor          uint16
+	RootInode      uint64
+	BytesUsed      uint64
+	IDTable        uint64
+	XattrIDTable   uint64
+	InodeTable     uint64
+	DirectoryTable uint64
+	FragmentTable  uint64
+	ExportTable    uint64
 }
 
 // inodeHeader starts every inode.

@@ -159,4 +159,3 @@ func (o *outWriter) rewind(off int64) {
 	o.buf = o.buf[:0]
 	o.bufStart = off
 }
-

@@ -114,4 +114,3 @@ func tarEntry(h *tar.Header) (e Entry, skip bool, err error) {
 	}
 	return e, false, nil
 }
-
