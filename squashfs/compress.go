@@ -90,7 +90,7 @@ func newEncoder(c Compressor, level, blockSize int) (encoder, error) {
 	case Gzip:
 		return newGzipEncoder(level)
 	case XZ:
-		return newXZEncoder(level, blockSize), nil
+		return newXZEncoder(blockSize), nil
 	case LZ4:
 		return newLZ4Encoder(level), nil
 	}
@@ -108,7 +108,7 @@ func compressorOptions(c Compressor, level, blockSize int) []byte {
 		b = le.AppendUint16(b, 15) // window bits
 		return le.AppendUint16(b, 0)
 	case XZ:
-		b := le.AppendUint32(nil, uint32(blockSize)) // dictionary size
+		b := le.AppendUint32(nil, uint32(max(blockSize, metaSize))) // dictionary size, as newXZEncoder
 		return le.AppendUint32(b, 0)                 // no BCJ filters
 	case LZ4:
 		b := le.AppendUint32(nil, 1) // LZ4_LEGACY stream format version

@@ -35,7 +35,7 @@ func newDecoder(c Compressor, blockSize int) (decoder, error) {
 	case Gzip:
 		return gzipDecoder{}, nil
 	case XZ:
-		return xzDecoder{}, nil
+		return xzDecoder{dictMax: max(blockSize, metaSize)}, nil
 	case LZ4:
 		return lz4Decoder{}, nil
 	}
@@ -94,12 +94,13 @@ func (lz4Decoder) decompress(dst, src []byte, limit int) ([]byte, error) {
 	return dst[:n], nil
 }
 
-type xzDecoder struct{}
+// xzDecoder reads xz blocks whose dictionary is at most dictMax, the
+// image's block size: the kernel preallocates that much, and the xz
+// reader would allocate whatever a stream asks for.
+type xzDecoder struct{ dictMax int }
 
-func (xzDecoder) decompress(dst, src []byte, limit int) ([]byte, error) {
-	// The xz reader allocates whatever dictionary the stream asks for:
-	// check it first, as the kernel does (it preallocates the block size).
-	if err := checkXZ(src, max(limit, metaSize)); err != nil {
+func (x xzDecoder) decompress(dst, src []byte, limit int) ([]byte, error) {
+	if err := checkXZ(src, x.dictMax); err != nil {
 		return nil, err
 	}
 	r, err := xz.ReaderConfig{DictCap: 4096, SingleStream: true}.NewReader(bytes.NewReader(src))

@@ -19,8 +19,8 @@ type Options struct {
 	// Level is the compression level; 0 means Compressor.DefaultLevel().
 	// zstd takes 1..22, mapped onto the four klauspost encoders (1-2
 	// fastest, 3-5 default, 6-9 better, 10-22 best); gzip 1..9; xz 0..9
-	// (6 and up use the binary-tree match finder); lz4 0 (fast) or 1..9
-	// (high compression).
+	// (recorded, but ulikunitz/xz has one usable match finder, so every
+	// level compresses the same); lz4 0 (fast) or 1..9 (high compression).
 	Level int
 	// BlockSize is the data block size, a power of two from 4 KiB to
 	// 1 MiB; 0 means 128 KiB.
