@@ -109,7 +109,7 @@ func compressorOptions(c Compressor, level, blockSize int) []byte {
 		return le.AppendUint16(b, 0)
 	case XZ:
 		b := le.AppendUint32(nil, uint32(max(blockSize, metaSize))) // dictionary size, as newXZEncoder
-		return le.AppendUint32(b, 0)                 // no BCJ filters
+		return le.AppendUint32(b, 0)                                // no BCJ filters
 	case LZ4:
 		b := le.AppendUint32(nil, 1) // LZ4_LEGACY stream format version
 		hc := uint32(0)
