@@ -77,6 +77,9 @@ func (w *Writer) writeMetadata() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.rawMetadata {
+		enc = rawEncoder{}
+	}
 	p := w.pipe
 	dataEnd := w.out.pos()
 	t := newTables(enc, o.BlockSize)
@@ -211,4 +214,12 @@ func (w *Writer) writeEnd(sb *superblock, enc encoder) (int64, error) {
 		}
 	}
 	return size, nil
+}
+
+// rawEncoder never shrinks a block, so metadata is stored uncompressed
+// (tests patch it in place).
+type rawEncoder struct{}
+
+func (rawEncoder) compress(dst, src []byte) ([]byte, error) {
+	return append(append(dst, src...), 0), nil
 }

@@ -52,6 +52,8 @@ type Options struct {
 	// reproducible; NoSuperblock and DataBlocks must be unset, and the data
 	// block size is 4096.
 	Verity *verity.Params
+
+	rawMetadata bool // tests: store metadata blocks uncompressed
 }
 
 // withDefaults fills zero fields and checks the others.

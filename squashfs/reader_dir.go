@@ -51,7 +51,7 @@ func (r *Reader) readDir(dir *Inode) ([]dirent, error) {
 			return nil, err
 		}
 		if h.Count >= dirMaxEntries {
-			return nil, corrupt("directory inode %#x: header of %d entries", dir.Ref, h.Count+1)
+			return nil, corrupt("directory inode %#x: header of %d entries", dir.Ref, uint64(h.Count)+1)
 		}
 		read += dirHeaderSize
 		for range h.Count + 1 {
