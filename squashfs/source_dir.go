@@ -15,7 +15,14 @@ import (
 // visited in byte order of their names, so the image does not depend on
 // the order the file system lists them in. Nothing is copied to a
 // temporary place: content streams from the files into the compressors.
-func (w *Writer) AddDir(root string) error {
+func (w *Writer) AddDir(root string) error { return w.AddDirAt(root, "", nil) }
+
+// AddDirAt adds the tree below the directory root as the image directory
+// at (a slash-separated path; "" is the image root), like AddDir. skip,
+// when not nil, is called with each path relative to root (slash
+// separated, "." for root itself) and its FileInfo: returning true leaves
+// it out, with everything below it.
+func (w *Writer) AddDirAt(root, at string, skip func(rel string, fi fs.FileInfo) bool) error {
 	fi, err := os.Lstat(root)
 	if err != nil {
 		return fmt.Errorf("squashfs: %w", err)
@@ -23,7 +30,14 @@ func (w *Writer) AddDir(root string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("squashfs: %s is not a directory", root)
 	}
-	d := dirSource{w: w, root: root, links: map[fileID]string{}}
+	parts, err := splitPath(at)
+	if err != nil {
+		return fmt.Errorf("squashfs: add %s: %w", at, err)
+	}
+	d := dirSource{w: w, root: root, at: path.Join(parts...), skip: skip, links: map[fileID]string{}}
+	if skip != nil && skip(".", fi) {
+		return nil
+	}
 	if err := d.add("", fi); err != nil {
 		return err
 	}
@@ -34,6 +48,8 @@ func (w *Writer) AddDir(root string) error {
 type dirSource struct {
 	w     *Writer
 	root  string
+	at    string // image path of root
+	skip  func(string, fs.FileInfo) bool
 	links map[fileID]string // inode -> first image path, for hard links
 }
 
@@ -52,6 +68,9 @@ func (d *dirSource) walk(rel string) error {
 		if err != nil {
 			return fmt.Errorf("squashfs: %w", err)
 		}
+		if d.skip != nil && d.skip(p, fi) {
+			continue
+		}
 		if err := d.add(p, fi); err != nil {
 			return err
 		}
@@ -64,18 +83,18 @@ func (d *dirSource) walk(rel string) error {
 	return nil
 }
 
-// add adds one host file at image path p.
+// add adds one host file at path p relative to the root.
 func (d *dirSource) add(p string, fi fs.FileInfo) error {
 	host := filepath.Join(d.root, filepath.FromSlash(p))
-	e, id, nlink, err := hostEntry(host, p, fi)
+	e, id, nlink, err := hostEntry(host, path.Join(d.at, p), fi)
 	if err != nil {
 		return fmt.Errorf("squashfs: %w", err)
 	}
 	if nlink > 1 && !fi.IsDir() {
 		if first, ok := d.links[id]; ok {
-			return d.w.Add(Entry{Path: p, HardLink: first}, nil)
+			return d.w.Add(Entry{Path: e.Path, HardLink: first}, nil)
 		}
-		d.links[id] = p
+		d.links[id] = e.Path
 	}
 	if !fi.Mode().IsRegular() {
 		return d.w.Add(e, nil)
