@@ -14,6 +14,11 @@ type Result struct {
 	Size int64
 	// BytesUsed is the superblock's bytes_used.
 	BytesUsed int64
+	// Compressor, Level and BlockSize are the settings used (defaults
+	// filled in).
+	Compressor Compressor
+	Level      int
+	BlockSize  int
 	// Inodes and Fragments are the superblock's counts.
 	Inodes    uint32
 	Fragments uint32
@@ -105,7 +110,8 @@ func (w *Writer) writeMetadata() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Size: size, BytesUsed: int64(sb.BytesUsed), Inodes: t.count, Fragments: sb.Fragments,
+	return &Result{Size: size, BytesUsed: int64(sb.BytesUsed), Compressor: o.Compressor, Level: o.Level, BlockSize: o.BlockSize,
+		Inodes: t.count, Fragments: sb.Fragments,
 		InputBytes: p.inBytes, DataBytes: dataEnd - w.dataAt, DuplicateBytes: p.dupBytes,
 		SkippedXattrs: w.skipped, BufferBytes: p.memory() + outBuffer}, nil
 }

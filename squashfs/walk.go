@@ -10,16 +10,21 @@ import (
 // ".", each directory before its entries, entries in byte order. A
 // directory reached twice (a loop in the directory tables) is an error,
 // so Walk always ends. An error from fn stops the walk and is returned.
-func (r *Reader) Walk(fn func(p string, in *Inode) error) error {
-	root, err := r.root()
+func (r *Reader) Walk(fn func(p string, in *Inode) error) error { return r.WalkFrom(".", fn) }
+
+// WalkFrom is Walk from the fs.FS path start (a final symlink is not
+// followed): fn gets start itself, then, for a directory, everything
+// below it, with paths that begin with start.
+func (r *Reader) WalkFrom(start string, fn func(p string, in *Inode) error) error {
+	in, err := r.resolve("walk", start, false)
 	if err != nil {
 		return err
 	}
-	seen := map[uint64]bool{root.Ref: true}
-	if err := fn(".", root); err != nil {
+	seen := map[uint64]bool{in.Ref: true}
+	if err := fn(start, in); err != nil || !in.IsDir() {
 		return err
 	}
-	return r.walkDir(".", root, seen, fn)
+	return r.walkDir(start, in, seen, fn)
 }
 
 func (r *Reader) walkDir(dir string, in *Inode, seen map[uint64]bool, fn func(string, *Inode) error) error {
