@@ -41,7 +41,16 @@ func hostEntry(host, p string, fi fs.FileInfo) (Entry, fileID, uint64, error) {
 // hostXattrs reads a file's extended attributes (not following symlinks).
 // A file system without xattr support has none.
 func hostXattrs(host string) (map[string]string, error) {
-	buf := make([]byte, 4096)
+	n, err := unix.Llistxattr(host, nil) // the size: most files have none
+	switch {
+	case errors.Is(err, unix.ENOTSUP):
+		return nil, nil
+	case err != nil:
+		return nil, &os.PathError{Op: "llistxattr", Path: host, Err: err}
+	case n == 0:
+		return nil, nil
+	}
+	buf := make([]byte, max(n, 256))
 	for {
 		n, err := unix.Llistxattr(host, buf)
 		if errors.Is(err, unix.ERANGE) {
