@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -207,4 +209,40 @@ func writeTar(t testing.TB, w *bytes.Buffer, nodes []tnode) {
 	}
 }
 
-var _ = strings.Repeat
+
+// TestAddDirAt: a host tree added under a path, with a filter.
+func TestAddDirAt(t *testing.T) {
+	src := t.TempDir()
+	for _, p := range []string{"keep/a", "skip/b", "c"} {
+		if err := os.MkdirAll(filepath.Join(src, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, p), []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &memFile{}
+	w, err := NewWriter(t.Context(), m, Options{AllRoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	err = w.AddDirAt(src, "/x/y", func(rel string, fi fs.FileInfo) bool {
+		seen = append(seen, rel)
+		return rel == "skip"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	got := paths(readBack(t, m.b))
+	want := []string{".", "x", "x/y", "x/y/c", "x/y/keep", "x/y/keep/a"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("AddDirAt tree = %v, want %v", got, want)
+	}
+	if strings.Join(seen, " ") != ". c keep keep/a skip" {
+		t.Errorf("skip saw %v, want . c keep keep/a skip", seen)
+	}
+}
