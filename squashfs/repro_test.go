@@ -209,7 +209,6 @@ func writeTar(t testing.TB, w *bytes.Buffer, nodes []tnode) {
 	}
 }
 
-
 // TestAddDirAt: a host tree added under a path, with a filter.
 func TestAddDirAt(t *testing.T) {
 	src := t.TempDir()
