@@ -54,6 +54,12 @@ type Options struct {
 	// and a salt and UUID derived from the image, so the root hash is
 	// reproducible.
 	Verity verity.Params
+	// Add, when set, fills the image instead of KernelDir and FirmwareDir
+	// (which are then ignored): it adds the module directory under
+	// ModulesPath(Release) and the firmware under FirmwareDir, e.g. from
+	// the layers of an OCI image (squashfs.TarEntry). Release is required;
+	// Result.Modules and Result.Firmware stay 0.
+	Add func(w *squashfs.Writer) error
 }
 
 // Result describes a written modules image: what the UKI's initrd
@@ -124,6 +130,12 @@ func BuildFile(ctx context.Context, path string, opts Options) (*Result, error) 
 
 // release checks the kernel directory and returns the release name.
 func release(opts Options) (string, error) {
+	if opts.Add != nil {
+		if err := checkRelease(opts.Release); err != nil {
+			return "", err
+		}
+		return opts.Release, nil
+	}
 	if opts.KernelDir == "" {
 		return "", errors.New("modules image: no kernel module directory given")
 	}
@@ -134,10 +146,14 @@ func release(opts Options) (string, error) {
 	if rel == "" {
 		rel = filepath.Base(filepath.Clean(opts.KernelDir))
 	}
+	return rel, checkRelease(rel)
+}
+
+func checkRelease(rel string) error {
 	if rel == "" || rel == "." || rel == ".." || strings.ContainsAny(rel, "/\x00") {
-		return "", fmt.Errorf("modules image: bad kernel release %q", rel)
+		return fmt.Errorf("modules image: bad kernel release %q", rel)
 	}
-	return rel, nil
+	return nil
 }
 
 // add adds the directories and the two trees.
@@ -146,6 +162,9 @@ func add(w *squashfs.Writer, opts Options, res *Result) error {
 		if err := w.Add(squashfs.Entry{Path: d, Mode: fs.ModeDir | 0o755, ModTime: opts.Squashfs.Epoch}, nil); err != nil {
 			return err
 		}
+	}
+	if opts.Add != nil {
+		return opts.Add(w)
 	}
 	err := w.AddDirAt(opts.KernelDir, ModulesPath(res.Release), func(rel string, fi fs.FileInfo) bool {
 		// build and source point at kernel headers outside the tree.

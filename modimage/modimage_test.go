@@ -148,3 +148,27 @@ func TestCancelLeavesNothing(t *testing.T) {
 		t.Errorf("a cancelled build left %v", ents)
 	}
 }
+
+// TestBuildAdd: Options.Add fills the image (an OCI layer, say) instead of
+// host directories.
+func TestBuildAdd(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.sqfs")
+	res, err := BuildFile(context.Background(), out, Options{Release: "6.9.0-oci", Add: func(w *squashfs.Writer) error {
+		dep := "kernel/x.ko:\n"
+		return w.Add(squashfs.Entry{Path: ModulesPath("6.9.0-oci") + "/modules.dep", Mode: 0o644, Size: int64(len(dep))}, strings.NewReader(dep))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := os.ReadFile(out)
+	r, err := squashfs.NewReader(bytes.NewReader(img), res.DataSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readFile(r, "modules/6.9.0-oci/modules.dep"); got != "kernel/x.ko:\n" || err != nil {
+		t.Errorf("modules.dep = %q, %v", got, err)
+	}
+	if _, err := BuildFile(context.Background(), out, Options{Add: func(*squashfs.Writer) error { return nil }}); err == nil || !strings.Contains(err.Error(), `bad kernel release ""`) {
+		t.Errorf("BuildFile with Add and no Release = %v, want refused", err)
+	}
+}

@@ -56,7 +56,7 @@ func (w *Writer) AddTar(r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("squashfs: read tar: %w", err)
 		}
-		e, skip, err := tarEntry(h)
+		e, skip, err := TarEntry(h)
 		if err != nil {
 			return fmt.Errorf("squashfs: tar entry %s: %w", h.Name, err)
 		}
@@ -69,9 +69,11 @@ func (w *Writer) AddTar(r io.Reader) error {
 	}
 }
 
-// tarEntry converts a tar header; skip is true for headers that carry no
-// file (a global PAX header).
-func tarEntry(h *tar.Header) (e Entry, skip bool, err error) {
+// TarEntry converts a tar header to an Entry, for callers that walk a tar
+// stream themselves (to rename or filter paths, or apply OCI whiteouts)
+// and pass the tar reader as the content. skip is true for headers that
+// carry no file (a global PAX header).
+func TarEntry(h *tar.Header) (e Entry, skip bool, err error) {
 	e = Entry{Path: h.Name, Mode: fs.FileMode(h.Mode).Perm(), UID: uint32(h.Uid), GID: uint32(h.Gid), ModTime: h.ModTime}
 	if h.Uid < 0 || h.Gid < 0 || int64(h.Uid) > 1<<32-1 || int64(h.Gid) > 1<<32-1 {
 		return e, false, fmt.Errorf("owner %d:%d out of range", h.Uid, h.Gid)
