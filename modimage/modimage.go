@@ -65,7 +65,7 @@ type Options struct {
 // Result describes a written modules image: what the UKI's initrd
 // configuration records (file name, root hash, hash offset, data size).
 type Result struct {
-	Release  string
+	Release  string // the kernel release
 	FileName string // FileName(Release)
 	Modules  int    // module files (.ko, .ko.xz, .ko.zst, .ko.gz)
 	Firmware int    // firmware files

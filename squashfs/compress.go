@@ -26,6 +26,7 @@ var compressorNames = map[Compressor]string{
 	Gzip: "gzip", LZO: "lzo", LZMA: "lzma", XZ: "xz", LZ4: "lz4", Zstd: "zstd",
 }
 
+// String returns the compressor's mksquashfs name ("zstd").
 func (c Compressor) String() string {
 	if n, ok := compressorNames[c]; ok {
 		return n

@@ -131,10 +131,29 @@ func (w *Writer) writeTables(enc encoder, t *tables, sb *superblock) error {
 	if err := w.writeAll(inodes, dirs); err != nil {
 		return err
 	}
+	if err := w.writeLookups(enc, t, sb); err != nil {
+		return err
+	}
+	if len(t.xattrs.index) == 0 {
+		sb.Flags |= flagNoXattrs
+		return nil
+	}
+	start := uint64(w.out.pos())
+	b, hdr, err := t.xattrs.encode(enc, start)
+	if err != nil {
+		return err
+	}
+	sb.XattrIDTable = start + hdr
+	return w.out.write(b)
+}
+
+// writeLookups appends the fragment, export and id tables.
+func (w *Writer) writeLookups(enc encoder, t *tables, sb *superblock) error {
 	var frags []byte
 	for _, f := range w.pipe.frags {
 		frags = appendStruct(frags, f)
 	}
+	var err error
 	if len(frags) > 0 {
 		if sb.FragmentTable, err = w.writeLookup(enc, frags); err != nil {
 			return err
@@ -155,20 +174,8 @@ func (w *Writer) writeTables(enc encoder, t *tables, sb *superblock) error {
 		ids = le.AppendUint32(ids, id)
 	}
 	sb.IDs = uint16(len(t.idList))
-	if sb.IDTable, err = w.writeLookup(enc, ids); err != nil {
-		return err
-	}
-	if len(t.xattrs.index) == 0 {
-		sb.Flags |= flagNoXattrs
-		return nil
-	}
-	start := uint64(w.out.pos())
-	b, hdr, err := t.xattrs.encode(enc, start)
-	if err != nil {
-		return err
-	}
-	sb.XattrIDTable = start + hdr
-	return w.out.write(b)
+	sb.IDTable, err = w.writeLookup(enc, ids)
+	return err
 }
 
 // writeLookup appends a lookup table and returns its location list's

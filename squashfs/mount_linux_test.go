@@ -59,3 +59,18 @@ func mountImage(t testing.TB, img string) string {
 	})
 	return mnt
 }
+
+// TestKernelMountEmpty: an image of an empty directory (an empty
+// directory table) mounts.
+func TestKernelMountEmpty(t *testing.T) {
+	testenv.RequireRoot(t)
+	if !kernelHasSquashfs() {
+		testenv.Missing(t, "the host kernel has no squashfs (modprobe squashfs)")
+	}
+	img := filepath.Join(t.TempDir(), "empty.sqfs")
+	buildDir(t, t.TempDir(), img, Options{})
+	mnt := mountImage(t, img)
+	if got := scanHost(t, mnt); len(got) != 1 {
+		t.Errorf("empty image mounted with %d entries, want only the root", len(got))
+	}
+}

@@ -130,3 +130,13 @@ func TestGuestVerityCorruption(t *testing.T) {
 		t.Errorf("%d files readable, want all but the corrupt block's", ok)
 	}
 }
+
+// TestGuestEmptyImage: Debian's kernel mounts an image whose directory
+// table is empty.
+func TestGuestEmptyImage(t *testing.T) {
+	mnt := guestMount(t, "/dev/vdc")
+	ents, err := os.ReadDir(mnt)
+	if err != nil || len(ents) != 0 {
+		t.Errorf("ReadDir(empty image) = %v, %v; want no entries", ents, err)
+	}
+}

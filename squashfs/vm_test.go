@@ -22,7 +22,8 @@ const vmParamsPath = "/squashfs-vm.json"
 
 // TestVM mounts our images in a VM running the Debian kernel, through
 // dm-verity with the tree Options.Verity appends (`sqfs build --verity`):
-// /dev/vda is intact, /dev/vdb has one bit flipped inside a file's data.
+// /dev/vda is intact, /dev/vdb has one bit flipped inside a file's data,
+// /dev/vdc is an image of an empty directory (no directory table).
 // The guest tests are in vm_guest_test.go.
 func TestVM(t *testing.T) {
 	dir := t.TempDir()
@@ -49,6 +50,11 @@ func TestVM(t *testing.T) {
 	if err := os.WriteFile(bad, flipped, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	empty, _ := buildImage(t, nil, Options{})
+	emptyPath := filepath.Join(dir, "empty.img")
+	if err := os.WriteFile(emptyPath, empty, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	params := filepath.Join(dir, "params.json")
 	b, _ := json.Marshal(vmParams{RootHash: res.Verity.RootHashHex(), HashOffset: res.Verity.HashOffset, RawFile: "rand"})
 	if err := os.WriteFile(params, b, 0o644); err != nil {
@@ -56,7 +62,7 @@ func TestVM(t *testing.T) {
 	}
 	vmtest.Run(t, vmtest.Config{
 		Modules: []string{"dm-verity", "squashfs"},
-		Disks:   []vmtest.Disk{{Path: good, ReadOnly: true}, {Path: bad, ReadOnly: true}},
+		Disks:   []vmtest.Disk{{Path: good, ReadOnly: true}, {Path: bad, ReadOnly: true}, {Path: emptyPath, ReadOnly: true}},
 		Files:   map[string]string{vmParamsPath: params},
 	})
 }
