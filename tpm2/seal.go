@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -19,6 +21,10 @@ type SealOptions struct {
 	// PCRs are bound by value (their current values). nil means {7};
 	// an empty non-nil slice binds no PCR by value.
 	PCRs []int
+	// PCRValues gives literal values for some of PCRs, used instead of
+	// their current values (systemd's "15:sha256=0000…": PCR 15 still
+	// all-zero, i.e. no volume opened yet in this boot).
+	PCRValues map[int][]byte
 	// Bank is the PCR bank; zero means SHA256.
 	Bank Bank
 	// PublicKey, if set, adds a signed PCR policy (PolicyAuthorize): the
@@ -43,9 +49,12 @@ type Sealed struct {
 	Public        []byte // TPM2B_PUBLIC, marshalled
 	PrimaryAlg    PrimaryAlg
 	Bank          Bank
-	PCRs          []int  // bound by value
-	PublicKey     []byte // PEM of the policy signing key, or nil
-	PublicKeyPCRs []int  // covered by signatures
+	PCRs          []int          // bound by value
+	PCRValues     map[int][]byte // the values the policy binds PCRs to (nil if unknown)
+	Literal       []int          // the PCRs of PCRValues given literally at sealing
+	PrimaryName   []byte         // TPM name of the storage primary key (nil: not pinned)
+	PublicKey     []byte         // PEM of the policy signing key, or nil
+	PublicKeyPCRs []int          // covered by signatures
 	PIN           bool
 	PolicyHash    []byte // the object's authPolicy
 }
@@ -78,7 +87,7 @@ func Seal(t transport.TPM, opts SealOptions) (secret []byte, s *Sealed, err erro
 		return nil, nil, fmt.Errorf("seal: %w", err)
 	}
 	defer flush(t, p.handle)
-	s.PrimaryAlg = p.alg
+	s.PrimaryAlg, s.PrimaryName = p.alg, p.name.Buffer
 	if s.PolicyHash, err = spec.digest(); err != nil {
 		return nil, nil, fmt.Errorf("seal: %w", err)
 	}
@@ -106,14 +115,43 @@ func sealSpec(t transport.TPM, opts SealOptions) (*Sealed, policySpec, error) {
 			return nil, policySpec{}, fmt.Errorf("seal: %w", err)
 		}
 	}
-	if len(s.PCRs) > 0 {
-		v, err := ReadPCRs(t, s.Bank, s.PCRs)
-		if err != nil {
-			return nil, policySpec{}, fmt.Errorf("seal: %w", err)
-		}
-		spec.values = v
+	v, err := boundValues(t, s.Bank, s.PCRs, opts.PCRValues)
+	if err != nil {
+		return nil, policySpec{}, fmt.Errorf("seal: %w", err)
 	}
+	spec.values, s.PCRValues = v, v
+	s.Literal = slices.Sorted(maps.Keys(opts.PCRValues))
 	return s, spec, nil
+}
+
+// boundValues returns the values pcrs are bound to: literal[p] where
+// given, else the TPM's current value.
+func boundValues(t transport.TPM, bank Bank, pcrs []int, literal map[int][]byte) (map[int][]byte, error) {
+	var read []int
+	for _, p := range pcrs {
+		if _, ok := literal[p]; !ok {
+			read = append(read, p)
+		}
+	}
+	for p := range literal {
+		if !slices.Contains(pcrs, p) {
+			return nil, fmt.Errorf("PCR %d has a literal value but is not in the bound PCRs %s", p, FormatPCRs(pcrs))
+		}
+	}
+	v := map[int][]byte{}
+	if len(read) > 0 {
+		var err error
+		if v, err = ReadPCRs(t, bank, read); err != nil {
+			return nil, err
+		}
+	}
+	for p, val := range literal {
+		v[p] = slices.Clone(val)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
 }
 
 func signedSpec(s *Sealed, spec *policySpec, opts SealOptions) error {

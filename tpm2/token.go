@@ -28,6 +28,11 @@ type Token struct {
 	// Signed policy (systemd 252 spells these with underscores).
 	PubKeyPCRs []int  `json:"tpm2_pubkey_pcrs,omitempty"`
 	PubKey     string `json:"tpm2_pubkey,omitempty"` // base64 of the PEM
+	// InitOS extensions; systemd ignores keys it does not know (its token
+	// plugin validates only its own fields). See docs/tpm2.md.
+	PrimaryName string            `json:"initos-tpm2-primary-name,omitempty"` // hex TPM name of the storage primary key
+	PCRValues   map[string]string `json:"initos-tpm2-pcr-values,omitempty"`   // PCR -> hex value the policy binds it to
+	Literal     []int             `json:"initos-tpm2-pcr-literal,omitempty"`  // PCRs bound to a literal value, not the value at enrollment
 }
 
 // NewToken returns the token for s protecting the given LUKS2 keyslot;
@@ -53,6 +58,14 @@ func NewToken(s *Sealed, keyslot int) *Token {
 		tok.PubKey = base64.StdEncoding.EncodeToString(s.PublicKey)
 		tok.PubKeyPCRs = slices.Clone(s.PublicKeyPCRs)
 	}
+	tok.PrimaryName = hex.EncodeToString(s.PrimaryName)
+	if len(s.PCRValues) > 0 {
+		tok.PCRValues = map[string]string{}
+		for p, v := range s.PCRValues {
+			tok.PCRValues[strconv.Itoa(p)] = hex.EncodeToString(v)
+		}
+	}
+	tok.Literal = slices.Clone(s.Literal)
 	return tok
 }
 
@@ -132,7 +145,43 @@ func (tok *Token) sealed() (*Sealed, error) {
 	if err := tok.decodeBinary(s); err != nil {
 		return nil, err
 	}
+	if err := tok.decodeExtensions(s); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// decodeExtensions decodes and checks the initos-* fields.
+func (tok *Token) decodeExtensions(s *Sealed) error {
+	var err error
+	if s.PrimaryName, err = hex.DecodeString(tok.PrimaryName); err != nil {
+		return fmt.Errorf("initos-tpm2-primary-name is not hex: %w", err)
+	}
+	if n := len(s.PrimaryName); n != 0 && n != 2+32 {
+		return fmt.Errorf("initos-tpm2-primary-name is %d bytes, want 34 (SHA-256 name)", n)
+	}
+	if len(s.PrimaryName) == 0 {
+		s.PrimaryName = nil
+	}
+	if len(tok.PCRValues) > 0 {
+		s.PCRValues = map[int][]byte{}
+	}
+	for k, v := range tok.PCRValues {
+		p, err := strconv.Atoi(k)
+		if err != nil || !slices.Contains(s.PCRs, p) {
+			return fmt.Errorf("initos-tpm2-pcr-values: key %q is not one of the bound PCRs %s", k, FormatPCRs(s.PCRs))
+		}
+		if s.PCRValues[p], err = parsePCRValue(s.Bank, v); err != nil {
+			return fmt.Errorf("initos-tpm2-pcr-values: PCR %d: %w", p, err)
+		}
+	}
+	for _, p := range tok.Literal {
+		if _, ok := s.PCRValues[p]; !ok {
+			return fmt.Errorf("initos-tpm2-pcr-literal: PCR %d has no value in initos-tpm2-pcr-values", p)
+		}
+	}
+	s.Literal = slices.Clone(tok.Literal)
+	return nil
 }
 
 func (tok *Token) decodeBinary(s *Sealed) error {
