@@ -2,18 +2,17 @@ package boot
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"initos/enroll"
 	"initos/luks2"
 	"initos/tpm2"
 )
@@ -65,53 +64,43 @@ func (d *deviceTPM) ReadPCRs(pcrs []int) (map[int][]byte, error) {
 	return tpm2.ReadPCRs(d.t, tpm2.SHA256, pcrs)
 }
 
-// UnlockVolume tries each systemd-tpm2 token of the header.
-// TODO(enroll): replace by enroll.Unlock once package enroll lands.
+// UnlockVolume opens the volume key with the header's systemd-tpm2
+// tokens (enroll.Unlock: pinned primary, salted session, signed policy).
 func (d *deviceTPM) UnlockVolume(ctx context.Context, v *Volume, pcrSig []byte) (*luks2.Secret, error) {
 	f, err := os.Open(v.Device)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	ids, toks := v.Header.Tokens()
-	var errs []error
-	for i, id := range ids {
-		if toks[i] == nil || toks[i].Type != tpm2.TokenType {
-			continue
-		}
-		vk, err := d.unlockToken(f, v.Header, v.Header.Meta.Tokens[id], pcrSig)
-		if err == nil {
-			return vk, nil
-		}
-		errs = append(errs, fmt.Errorf("token %s: %w", id, err))
+	vk, _, err := enroll.Unlock(d.t, f, v.Header, enroll.UnlockOptions{Signature: pcrSig})
+	if err != nil {
+		return nil, d.explain(err)
 	}
-	if len(errs) == 0 {
-		return nil, fmt.Errorf("no %s token in the LUKS2 header", tpm2.TokenType)
-	}
-	return nil, errors.Join(errs...)
+	return vk, nil
 }
 
-func (d *deviceTPM) unlockToken(f *os.File, h *luks2.Header, raw []byte, sig []byte) (*luks2.Secret, error) {
-	tok, err := tpm2.ParseToken(raw)
-	if err != nil {
-		return nil, err
+// explain turns the TPM's policy errors into a *PCRMismatchError naming
+// the PCRs with their expected and actual values.
+func (d *deviceTPM) explain(err error) error {
+	var ms []PCRMismatch
+	var pe *tpm2.PolicyError
+	if errors.As(err, &pe) {
+		for _, m := range pe.Mismatches {
+			ms = append(ms, PCRMismatch{PCR: m.PCR, Expected: hex.EncodeToString(m.Expected), Actual: hex.EncodeToString(m.Actual)})
+		}
 	}
-	slot, err := tok.Keyslot()
-	if err != nil {
-		return nil, err
+	if errors.Is(err, tpm2.ErrNoSignature) {
+		m := PCRMismatch{PCR: PhasePCR, Signed: true, Expected: "a value signed in the UKI's .pcrsig",
+			Why: "no signature of this UKI covers the current value: another UKI, another phase, or a PCR 11 extended out of order"}
+		if cur, rerr := d.ReadPCRs([]int{PhasePCR}); rerr == nil {
+			m.Actual = hex.EncodeToString(cur[PhasePCR])
+		}
+		ms = append(ms, m)
 	}
-	s, err := tok.Sealed()
-	if err != nil {
-		return nil, err
+	if len(ms) == 0 {
+		return err
 	}
-	secret, err := tpm2.Unseal(d.t, s, tpm2.UnsealOptions{Signature: sig})
-	if err != nil {
-		return nil, err
-	}
-	pass := []byte(base64.StdEncoding.EncodeToString(secret))
-	clear(secret)
-	defer clear(pass)
-	return h.UnlockSlot(f, strconv.Itoa(slot), pass)
+	return &PCRMismatchError{PCRs: ms, Err: err}
 }
 
 // VerifyBinding: TODO(binding).
@@ -119,12 +108,13 @@ func (d *deviceTPM) VerifyBinding(v *Volume, vk *luks2.Secret, pcrSig, pcrKey []
 	return ErrUnbound
 }
 
-// MeasureVolume extends pcr with HMAC-SHA256(volume key, identity).
-// TODO(enroll): replace by enroll.MeasureVolume.
+// MeasureVolume extends the volume's identity into pcr, as
+// systemd-cryptsetup (enroll.MeasureVolume measures into PCR 15).
 func (d *deviceTPM) MeasureVolume(v *Volume, vk *luks2.Secret, pcr int) error {
-	m := hmac.New(sha256.New, vk.Bytes())
-	m.Write([]byte(measureString(v.Name, v.UUID)))
-	return tpm2.ExtendPCR(d.t, tpm2.SHA256, pcr, m.Sum(nil))
+	if pcr != enroll.VolumePCR {
+		return fmt.Errorf("measure into PCR %d: only PCR %d is supported", pcr, enroll.VolumePCR)
+	}
+	return enroll.MeasureVolume(d.t, v.Header, v.Name, vk)
 }
 
 func (d *deviceTPM) Close() error { return d.t.Close() }

@@ -138,7 +138,7 @@ func (b *Boot) readPCRPolicy() (sig, key []byte) {
 func (b *Boot) unlockVolume(ctx context.Context, v *Volume, sig, key []byte) error {
 	vk, err := b.tpm.UnlockVolume(ctx, v, sig)
 	if err != nil {
-		return v.fail(fmt.Errorf("volume %s (%s): %w", v.UUID, v.Device, err))
+		return v.fail(fmt.Errorf("volume %s (%s): %w", v.UUID, v.Device, b.hintSecureBoot(err)))
 	}
 	v.key = vk
 	if err := b.tpm.VerifyBinding(v, vk, sig, key); err != nil {
@@ -193,4 +193,31 @@ func describeVolumes(vols []*Volume) string {
 		names[i] = v.UUID
 	}
 	return "volume " + strings.Join(names, ", ")
+}
+
+// secureBootVar is the EFI global variable SecureBoot in efivarfs.
+const secureBootVar = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+// hintSecureBoot adds the firmware's Secure Boot state to a PCR 7
+// mismatch: the usual reason is Secure Boot turned off or its keys changed.
+func (b *Boot) hintSecureBoot(err error) error {
+	var pm *PCRMismatchError
+	if !errors.As(err, &pm) {
+		return err
+	}
+	for i, m := range pm.PCRs {
+		if m.PCR != 7 || m.Why != "" {
+			continue
+		}
+		raw, rerr := os.ReadFile(filepath.Join(b.paths.Sys, efivarsDir, secureBootVar))
+		switch {
+		case rerr != nil:
+			pm.PCRs[i].Why = "Secure Boot state unknown: " + rerr.Error()
+		case len(raw) == 5 && raw[4] == 1:
+			pm.PCRs[i].Why = "Secure Boot is on: its keys (PK, KEK, db, dbx) or the signer of this UKI changed"
+		default:
+			pm.PCRs[i].Why = "Secure Boot is off"
+		}
+	}
+	return err
 }

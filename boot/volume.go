@@ -65,9 +65,3 @@ func cryptModules(spec string) []string {
 // generator names volumes found by UUID.
 func volumeName(uuid string) string { return "luks-" + uuid }
 
-// measureString is the data systemd-cryptsetup measures (HMAC'd with the
-// volume key) into its PCR for an opened volume: "cryptsetup:" + the
-// name with ':' escaped + ":" + the LUKS UUID.
-func measureString(name, uuid string) string {
-	return "cryptsetup:" + strings.ReplaceAll(name, ":", `\x3a`) + ":" + uuid
-}
