@@ -64,12 +64,12 @@ type Boot struct {
 	Root        string // the root subvolume chosen
 	Init        string // the root's init
 
-	opts  Options
-	paths Paths
-	flow  *Flow
-	tpm   TPM
-	index *kmod.Index // the module index in use
-	mods  *moduleLoader
+	opts     Options
+	paths    Paths
+	flow     *Flow
+	tpm      TPM
+	index    *kmod.Index // the module index in use
+	mods     *moduleLoader
 	kmsg     io.WriteCloser
 	watchdog *watchdog
 }

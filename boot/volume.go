@@ -64,4 +64,3 @@ func cryptModules(spec string) []string {
 // volumeName is the dm-crypt name of a LUKS UUID, as systemd-cryptsetup's
 // generator names volumes found by UUID.
 func volumeName(uuid string) string { return "luks-" + uuid }
-

@@ -37,7 +37,7 @@ type InitrdOptions struct {
 // Initrd is a production initrd, ready to write.
 type Initrd struct {
 	Archive *initramfs.Archive
-	Modules []kmod.Module     // shipped, in load order (built-ins included)
+	Modules []kmod.Module      // shipped, in load order (built-ins included)
 	Config  *bootconfig.Config // as shipped
 }
 
