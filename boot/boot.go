@@ -72,6 +72,8 @@ type Boot struct {
 	mods     *moduleLoader
 	kmsg     io.WriteCloser
 	watchdog *watchdog
+	// activate maps an unlocked volume (dm-crypt); tests replace it.
+	activate func(v *Volume) (string, error)
 }
 
 // New prepares a boot. It does not touch the system until Run.

@@ -169,17 +169,28 @@ func (b *Boot) loadCryptModules(vols []*Volume) error {
 	return nil
 }
 
+// activateCrypt maps v with dm-crypt as /dev/mapper/NAME.
+func activateCrypt(v *Volume) (string, error) {
+	return v.Header.Activate(v.Name, v.Device, v.key, luks2.ActivateOptions{AllowDiscards: true})
+}
+
 // openVolume maps v with dm-crypt and measures it, then wipes its key.
 func (b *Boot) openVolume(v *Volume) error {
 	defer v.wipe()
-	node, err := v.Header.Activate(v.Name, v.Device, v.key, luks2.ActivateOptions{AllowDiscards: true})
+	activate := b.activate
+	if activate == nil {
+		activate = activateCrypt
+	}
+	node, err := activate(v)
 	if err != nil {
 		return v.fail(fmt.Errorf("volume %s: dm-crypt: %w", v.UUID, err))
 	}
 	v.Mapper = node
 	pcr := b.Config.Unlock.PCR()
 	if err := b.tpm.MeasureVolume(v, v.key, pcr); err != nil {
-		luks2.Deactivate(v.Name)
+		if b.activate == nil {
+			luks2.Deactivate(v.Name)
+		}
 		return v.fail(fmt.Errorf("volume %s: measure into PCR %d: %w (closed again: a boot that cannot lock the TPM policy must not continue)", v.UUID, pcr, err))
 	}
 	v.State = VolumeOpen
