@@ -69,12 +69,12 @@ func TestChooseESP(t *testing.T) {
 		partUUID string
 		want     string
 	}{
-		{parts, "u3", "u3"},       // the stub said so
-		{parts, "u1", "u1"},       // even an ESP without an InitOS name
-		{parts, "nope", ""},       // not (yet) there: never another one
-		{parts, "", "u2"},         // first InitOS-named ESP
-		{parts[:2], "", "u1"},     // else the first ESP
-		{parts[:1], "", ""},       // no ESP
+		{parts, "u3", "u3"},   // the stub said so
+		{parts, "u1", "u1"},   // even an ESP without an InitOS name
+		{parts, "nope", ""},   // not (yet) there: never another one
+		{parts, "", "u2"},     // first InitOS-named ESP
+		{parts[:2], "", "u1"}, // else the first ESP
+		{parts[:1], "", ""},   // no ESP
 	}
 	for _, tt := range tests {
 		got := chooseESP(tt.parts, tt.partUUID)

@@ -120,7 +120,7 @@ func TestReadGPTErrors(t *testing.T) {
 	}
 	img := sfdiskImage(t, gptScript)
 	b, _ := os.ReadFile(img)
-	b[1024+56] ^= 1 // first entry's unique GUID: entries CRC mismatch
+	b[1024+56] ^= 1                               // first entry's unique GUID: entries CRC mismatch
 	copy(b[len(b)-33*512:], make([]byte, 33*512)) // and no backup
 	os.WriteFile(img, b, 0o644)
 	if _, err := readGPTFile(t, img); err == nil || !strings.Contains(err.Error(), "GPT entries at LBA 2: CRC32 mismatch") {
