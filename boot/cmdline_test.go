@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"initos/bootconfig"
 )
@@ -61,5 +62,12 @@ func TestSettings(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("settings(%q) = %+v, %v, want %+v", tt.cmdline, got, err, tt.want)
 		}
+	}
+}
+
+func TestSplitOptions(t *testing.T) {
+	flags, data := splitOptions(unix.MS_RDONLY, "subvol=roots/a,noatime,rw,compress=zstd:1,,nodev")
+	if flags != unix.MS_NOATIME|unix.MS_NODEV || data != "subvol=roots/a,compress=zstd:1" {
+		t.Errorf("splitOptions = %#x, %q", flags, data)
 	}
 }

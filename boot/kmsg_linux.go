@@ -1,14 +1,16 @@
 package boot
 
 import (
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// kernelMessages returns the kernel log messages (the last few) that
-// contain substr (not the boot log's own), read from /dev/kmsg without blocking. It explains
-// errors whose reason only the kernel logs (a dm-verity corruption).
+// kernelMessages returns the kernel's warnings and errors (the last few)
+// that contain substr (not the boot log's own lines), read from /dev/kmsg
+// without blocking. It explains errors whose reason only the kernel logs
+// (a dm-verity corruption, a btrfs device missing).
 func kernelMessages(substr string) []string {
 	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -25,9 +27,11 @@ func kernelMessages(substr string) []string {
 		if err != nil || n <= 0 {
 			break
 		}
-		_, msg, ok := strings.Cut(string(buf[:n]), ";")
+		prefix, msg, ok := strings.Cut(string(buf[:n]), ";")
 		msg, _, _ = strings.Cut(msg, "\n")
-		if ok && strings.Contains(msg, substr) && !strings.HasPrefix(msg, "initos: ") {
+		prio, _, _ := strings.Cut(prefix, ",")
+		level, err := strconv.Atoi(prio)
+		if ok && err == nil && level&7 <= 4 && strings.Contains(msg, substr) && !strings.HasPrefix(msg, "initos: ") {
 			out = append(out, msg)
 		}
 	}

@@ -49,7 +49,8 @@ func mountOnce(m mountSpec) error {
 	if mounted, _ := isMountPoint(m.target); mounted {
 		return nil
 	}
-	if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil {
+	flags, data := splitOptions(m.flags, m.data)
+	if err := unix.Mount(m.source, m.target, m.fstype, flags, data); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
 	}
 	return nil
