@@ -103,9 +103,17 @@ func (d *deviceTPM) explain(err error) error {
 	return &PCRMismatchError{PCRs: ms, Err: err}
 }
 
-// VerifyBinding: TODO(binding).
+// VerifyBinding checks the volume's initos-binding token with the UKI's
+// PCR public key (enroll.VerifyBinding).
 func (d *deviceTPM) VerifyBinding(v *Volume, vk *luks2.Secret, pcrSig, pcrKey []byte) error {
-	return ErrUnbound
+	if len(pcrKey) == 0 {
+		return errors.New("cannot check the volume's binding: the UKI has no PCR public key (.pcrpkey; build it with --pcr-private-key)")
+	}
+	pub, err := tpm2.ParsePublicKeyPEM(pcrKey)
+	if err != nil {
+		return fmt.Errorf("the UKI's PCR public key: %w", err)
+	}
+	return enroll.VerifyBinding(d.t, v.Header, vk, pub, pcrSig)
 }
 
 // MeasureVolume extends the volume's identity into pcr, as

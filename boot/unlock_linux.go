@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"initos/enroll"
 	"initos/luks2"
 )
 
@@ -154,7 +155,7 @@ func (b *Boot) unlockVolume(ctx context.Context, v *Volume, sig, key []byte) err
 }
 
 // ErrUnbound reports a volume without an InitOS binding token.
-var ErrUnbound = errors.New("volume has no InitOS binding to this machine")
+var ErrUnbound = enroll.ErrUnbound
 
 // loadCryptModules loads dm-crypt and the ciphers of the volumes.
 func (b *Boot) loadCryptModules(vols []*Volume) error {
