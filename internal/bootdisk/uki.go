@@ -1,0 +1,74 @@
+package bootdisk
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"initos/authenticode"
+	"initos/bootconfig"
+	"initos/build"
+	"initos/initramfs"
+	"initos/internal/vmtest"
+	"initos/pecoff"
+	"initos/uki"
+)
+
+// Stub is Debian's systemd-stub (package systemd-boot-efi).
+const Stub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+
+// Initrd builds the production initrd for kernel k: initos-init, the
+// default early modules and cfg (zstd).
+func Initrd(k vmtest.Kernel, cfg *bootconfig.Config) ([]byte, error) {
+	bin, err := InitosInit()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "bootdisk-initrd")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	init := filepath.Join(dir, "initos-init")
+	if err := os.WriteFile(init, bin, 0o755); err != nil {
+		return nil, err
+	}
+	rd, err := build.BuildInitrd(build.InitrdOptions{Init: init, KernelDir: k.ModulesDir, GOARCH: "amd64", Config: cfg})
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := rd.Archive.WriteTo(&b, initramfs.Zstd); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// UKI builds a UKI on Debian's systemd-stub with the kernel image, initrd
+// and command line, a signed PCR 11 policy by PCRKey (phase enter-initrd,
+// the default), and, when sb is set, a Secure Boot signature.
+func UKI(kernelImage string, initrd []byte, cmdline, release string, sb *SecureBootKey) ([]byte, error) {
+	stub, err := os.ReadFile(Stub)
+	if err != nil {
+		return nil, fmt.Errorf("systemd-stub (package systemd-boot-efi): %w", err)
+	}
+	linux, err := os.ReadFile(kernelImage)
+	if err != nil {
+		return nil, err
+	}
+	img, err := uki.Build(stub, pecoff.UKI{
+		OSRelease: []byte("ID=initos\nNAME=InitOS test\nVERSION_ID=test\n"),
+		Cmdline:   []byte(cmdline), Uname: []byte(release),
+		Linux: linux, Initrd: initrd,
+	}, &uki.PCRSigning{Key: PCRKey()})
+	if err != nil {
+		return nil, err
+	}
+	if sb != nil {
+		if err := authenticode.Sign(img, sb.Key, sb.Cert, authenticode.SignOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	return img.Bytes(), nil
+}
