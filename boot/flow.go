@@ -56,7 +56,7 @@ func (f *Flow) Run(ctx context.Context) error {
 			if !errors.As(err, &se) || se.Step != s.Name {
 				err = &StepError{s.Name, err}
 			}
-			f.Log.Errorf("%s: FAILED after %v: %v", s.Name, took, errors.Unwrap(err))
+			f.Log.Printf("%s: stopped after %v", s.Name, took)
 			return err
 		}
 		f.Log.Printf("%s: done in %v", s.Name, took)

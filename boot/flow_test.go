@@ -57,7 +57,7 @@ func TestFlow(t *testing.T) {
 		t.Errorf("Next() after the last step = %q, want empty", f.Next())
 	}
 	out := console.String()
-	for _, want := range []string{"a: done in 1ms", "b: FAILED after 1ms: disk on fire", "c: done in 1ms"} {
+	for _, want := range []string{"a: done in 1ms", "b: stopped after 1ms", "c: done in 1ms"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console = %q, want %q", out, want)
 		}

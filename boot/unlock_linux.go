@@ -142,6 +142,7 @@ func (b *Boot) unlockVolume(ctx context.Context, v *Volume, sig, key []byte) err
 		return v.fail(fmt.Errorf("volume %s (%s): %w", v.UUID, v.Device, b.hintSecureBoot(err)))
 	}
 	v.key = vk
+	b.Log.Printf("unlock: volume %s: the TPM unsealed its key, checking its binding", v.UUID)
 	if err := b.tpm.VerifyBinding(v, vk, sig, key); err != nil {
 		if !(b.Config.Unlock.AllowUnbound && errors.Is(err, ErrUnbound)) {
 			v.wipe()
@@ -150,7 +151,7 @@ func (b *Boot) unlockVolume(ctx context.Context, v *Volume, sig, key []byte) err
 		b.Log.Printf("unlock: volume %s: %v (allowed by unlock.allow_unbound)", v.UUID, err)
 	}
 	v.State = VolumeUnlocked
-	b.Log.Printf("unlock: volume %s: key unsealed by the TPM", v.UUID)
+	b.Log.Printf("unlock: volume %s: bound to this machine", v.UUID)
 	return nil
 }
 

@@ -20,7 +20,8 @@ type InitrdOptions struct {
 	// (/lib/modules/<release>), never the build machine's own kernel
 	// unless it is the target. Required unless NoModules.
 	KernelDir string
-	// Modules are the early modules; nil means DefaultModules(GOARCH).
+	// Modules are the early modules; nil means DefaultModules(GOARCH, the
+	// config's mode).
 	// Extra are added to them.
 	Modules, Extra []string
 	// NoModules ships no module (a kernel with everything built in).
@@ -92,7 +93,7 @@ func (o *InitrdOptions) addModules(out *Initrd) error {
 		if arch == "" {
 			arch = runtime.GOARCH
 		}
-		names = DefaultModules(arch)
+		names = DefaultModules(arch, out.Config.Mode)
 		for _, n := range names {
 			optional[n] = true
 		}

@@ -10,26 +10,29 @@ import (
 	"path/filepath"
 	"strings"
 
+	"initos/bootconfig"
 	"initos/initramfs"
 	"initos/kmod"
 )
 
 // DefaultModules returns the early modules of the production initrd for
-// a GOARCH: the storage of the boot disk (NVMe, AHCI/SATA, SCSI disks,
-// virtio, USB mass storage for install media, eMMC/SD), vfat with its
-// code pages, loop, dm-verity and squashfs for the modules image, and
-// efivarfs. Everything else (dm-crypt, btrfs, network, ...) is loaded
-// from the modules image. Names missing from a kernel are skipped by
-// ResolveModules when optional.
-func DefaultModules(goarch string) []string {
+// a GOARCH and a mode: the storage of the boot disk (NVMe, AHCI/SATA and
+// SCSI disks, virtio, eMMC/SD), vfat with its code pages, loop, dm-verity
+// and squashfs for the modules image, and efivarfs; install mode, which
+// boots from a USB stick, adds USB mass storage. Everything else
+// (dm-crypt, btrfs, network, ...) comes from the modules image. Names a
+// kernel does not have (another architecture's driver) are skipped.
+func DefaultModules(goarch string, mode bootconfig.Mode) []string {
 	mods := []string{
-		"nvme", "ahci", "sd_mod", "virtio_blk", "virtio_scsi", "virtio_pci",
-		"xhci_pci", "usb_storage", "uas", "mmc_block", "sdhci_pci",
+		"nvme", "ahci", "sd_mod", "virtio_blk", "virtio_scsi", "virtio_pci", "mmc_block", "sdhci_pci", "sdhci_acpi",
 		"vfat", "nls_cp437", "nls_ascii", "nls_utf8",
 		"loop", "dm-verity", "squashfs", "efivarfs",
 	}
 	if goarch == "arm64" {
 		mods = append(mods, "virtio_mmio", "sdhci_of_arasan", "xhci_plat_hcd")
+	}
+	if mode == bootconfig.ModeInstall {
+		mods = append(mods, "xhci_pci", "usb_storage", "uas")
 	}
 	return mods
 }

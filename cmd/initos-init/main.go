@@ -34,10 +34,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("not process 1: this is the initrd's /init, which the kernel starts (see docs/boot.md)")
 	}
 	b := boot.New(boot.Options{Console: stdout})
-	act, err := b.Run(ctx)
-	if err != nil {
-		b.Log.Printf("%v after the failure: %v", act, err)
-	}
+	act, _ := b.Run(ctx) // a failure was logged by Run
+	b.Log.Printf("%v now", act)
 	finish(act)
 	return nil
 }

@@ -50,7 +50,7 @@ func initrdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Uint64Var(&o.secVersion, "security-version", 0, "set the config's security version (anti-rollback)")
 	fs.StringVar(&o.buildID, "build-id", "", "set the config's build id")
 	fs.Var(&o.files, "file", "extra file `GUESTPATH=HOSTPATH` (repeatable)")
-	fs.StringVar(&o.compress, "compress", "zstd", "compression: zstd, gzip or none")
+	fs.StringVar(&o.compress, "compress", "zstd-best", "compression: zstd-best, zstd, gzip or none")
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
 	fs.StringVar(&o.out, "o", "", "output `FILE` (required)")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {

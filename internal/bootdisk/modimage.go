@@ -22,7 +22,7 @@ import (
 // dm-crypt and btrfs need, and more for coldplug to chew on. A full tree
 // would take mksquashfs half a minute; `initos modules pack` makes real ones.
 var ModulesSubset = []string{
-	"kernel/crypto", "kernel/lib", "kernel/arch", "kernel/fs/btrfs", "kernel/fs/fat", "kernel/fs/nls",
+	"kernel/crypto", "kernel/lib", "kernel/arch/x86/crypto", "kernel/fs/btrfs", "kernel/fs/fat", "kernel/fs/nls",
 	"kernel/fs/squashfs", "kernel/drivers/md", "kernel/drivers/virtio", "kernel/drivers/char",
 	"kernel/drivers/i2c", "kernel/drivers/input", "kernel/drivers/watchdog", "kernel/drivers/mfd",
 	"kernel/drivers/block", "kernel/drivers/acpi", "kernel/drivers/platform", "kernel/drivers/hid",
