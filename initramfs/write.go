@@ -22,10 +22,10 @@ type Compression int
 
 // Compressions the Debian kernel unpacks (CONFIG_RD_GZIP, CONFIG_RD_ZSTD).
 const (
-	None Compression = iota // plain newc
-	Gzip                    // gzip, default level
-	Zstd                    // zstd, default level, single-threaded (deterministic)
-	ZstdBest                // zstd, best compression level (smaller, slower to write, as fast to unpack)
+	None     Compression = iota // plain newc
+	Gzip                        // gzip, default level
+	Zstd                        // zstd, default level, single-threaded (deterministic)
+	ZstdBest                    // zstd, best compression level (smaller, slower to write, as fast to unpack)
 )
 
 var compressionNames = []string{None: "none", Gzip: "gzip", Zstd: "zstd", ZstdBest: "zstd-best"}

@@ -16,7 +16,7 @@ for arch in amd64 arm64; do
 done
 CGO_ENABLED=0 go build "${flags[@]}" -o "$out/initos" ./cmd/initos
 if [ -n "$kdir" ] && [ -f "$kdir/modules.dep" ]; then
-	"$out/initos" initrd build --init "$out/initos-init-amd64" --kernel-dir "$kdir" -o "$out/initrd.img" | head -2
+	"$out/initos" initrd build --init "$out/initos-init-amd64" --kernel-dir "$kdir" -o "$out/initrd.img" | sed -n 1,2p
 	"$out/initos" initrd build --init "$out/initos-init-amd64" --no-modules -o "$out/initrd-nomodules.img" >/dev/null
 	all=$(stat -c %s "$out/initrd.img") bare=$(stat -c %s "$out/initrd-nomodules.img")
 	awk -v a="$all" -v b="$bare" 'BEGIN { printf "initrd (zstd): %d bytes = %.2f MiB; without modules %d bytes; the modules %d bytes\n", a, a / 1048576, b, a - b }'
@@ -28,5 +28,5 @@ echo "biggest packages in initos-init (symbol bytes, uncompressed):"
 go tool nm -size -type "$out/initos-init-syms" | awk '$3 ~ /^[TtRr]$/ {
 	name = $4; sub(/\(.*$/, "", name); n = split(name, p, ".");
 	pkg = p[1]; for (i = 2; i < n; i++) { if (p[i] ~ /^[a-z0-9_\/-]+$/) pkg = pkg "." p[i]; else break }
-	sub(/\.[^\/]*$/, "", pkg); size[pkg] += $2 } END { for (k in size) printf "%10d  %s\n", size[k], k }' | sort -rn | head -20
+	sub(/\.[^\/]*$/, "", pkg); size[pkg] += $2 } END { for (k in size) printf "%10d  %s\n", size[k], k }' | sort -rn | sed -n 1,20p
 rm -f "$out/initos-init-syms"
