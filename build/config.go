@@ -39,8 +39,9 @@ func ReadConfig(img []byte) (*bootconfig.Config, error) {
 
 // UpdateConfig returns the initrd image img (one plain, gzip or zstd newc
 // segment) with its initrd config changed by update: the other entries,
-// their modes, the modification time and the compression are kept, so the
-// result is what BuildInitrd would have written with the new config.
+// their modes, the modification time and the compression are kept (zstd
+// is written at the best level, the default of `initos initrd build`), so
+// the result is what BuildInitrd would have written with the new config.
 func UpdateConfig(img []byte, update func(*bootconfig.Config) error) ([]byte, error) {
 	var a initramfs.Archive
 	found := false
@@ -70,6 +71,9 @@ func UpdateConfig(img []byte, update func(*bootconfig.Config) error) ([]byte, er
 		return nil, fmt.Errorf("update initrd config: not a production initrd: no %s", bootconfig.Path)
 	}
 	a.ModTime = mtime
+	if comp == initramfs.Zstd {
+		comp = initramfs.ZstdBest // the reader cannot tell the levels apart
+	}
 	var out bytes.Buffer
 	if err := a.WriteTo(&out, comp); err != nil {
 		return nil, fmt.Errorf("update initrd config: %w", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"initos/bootconfig"
+	"initos/build"
 	"initos/cpio"
 	"initos/initramfs"
 	"initos/kmod"
@@ -217,5 +220,43 @@ func TestInitrdBuildErrors(t *testing.T) {
 		if _, serr := os.Stat(out); serr == nil {
 			t.Fatalf("initrd build %q left %s behind", tc.args, out)
 		}
+	}
+}
+
+// TestInitrdBuildConfig: --config, --mode, --security-version,
+// --build-id, --modules-image and --json shape the shipped config.
+func TestInitrdBuildConfig(t *testing.T) {
+	kdir := initrdFakeKernelDir(t)
+	tmp := t.TempDir()
+	initBin := filepath.Join(tmp, "init")
+	os.WriteFile(initBin, []byte("\x7fELF"), 0o755)
+	base := filepath.Join(tmp, "base.json")
+	os.WriteFile(base, []byte(`{"version":1,"mode":"boot","failure_timeout_sec":30}`), 0o644)
+	img := ukiModulesImage(t)
+	out := filepath.Join(tmp, "initrd.img")
+	stdout, stderr, err := runInitrdCmd(t, "build", "--init", initBin, "--kernel-dir", kdir, "--no-default-modules", "--module", "fs-a",
+		"--config", base, "--mode", "install", "--security-version", "42", "--build-id", "b1", "--modules-image", img, "--json", "-o", out)
+	if err != nil {
+		t.Fatalf("initrd build: %v\n%s", err, stderr)
+	}
+	var s struct {
+		Bytes   int64 `json:"bytes"`
+		Modules []struct {
+			Name string `json:"name"`
+		} `json:"modules"`
+		Config bootconfig.Config `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("--json output %q: %v", stdout, err)
+	}
+	c := s.Config
+	if c.Mode != "install" || c.SecurityVersion != 42 || c.BuildID != "b1" || c.FailureTimeoutSec != 30 || len(s.Modules) != 2 || s.Bytes == 0 ||
+		c.ModulesImage.File != "initos/modules-6.1.0-test.sqfs" || len(c.ModulesImage.RootHash) != 64 {
+		t.Errorf("summary = %+v", s)
+	}
+	b, _ := os.ReadFile(out)
+	shipped, err := build.ReadConfig(b)
+	if err != nil || shipped.ModulesImage != c.ModulesImage || shipped.SecurityVersion != 42 {
+		t.Errorf("shipped config = %+v, %v", shipped, err)
 	}
 }
