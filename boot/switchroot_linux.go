@@ -49,8 +49,8 @@ func freeInitramfs(root, keep string) error {
 	if err := unix.Statfs(root, &fs); err != nil {
 		return err
 	}
-	if fs.Type != ramfsMagic && fs.Type != tmpfsMagic {
-		return fmt.Errorf("%s is not an initramfs (filesystem type %#x): not deleting it", root, fs.Type)
+	if err := checkInitramfs(root, int64(fs.Type)); err != nil {
+		return err
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(root, &st); err != nil {
@@ -87,4 +87,13 @@ func removeContents(dir, keep string, dev uint64) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkInitramfs refuses to treat as the initramfs a filesystem that is
+// neither ramfs nor tmpfs.
+func checkInitramfs(root string, fsType int64) error {
+	if fsType != ramfsMagic && fsType != tmpfsMagic {
+		return fmt.Errorf("%s is not an initramfs (filesystem type %#x): not deleting it", root, fsType)
+	}
+	return nil
 }

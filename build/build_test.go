@@ -258,4 +258,3 @@ func TestModulesImageInfoErrors(t *testing.T) {
 		t.Errorf("ModulesImageInfo(junk) = %v", err)
 	}
 }
-
