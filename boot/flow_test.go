@@ -79,7 +79,7 @@ func TestLogger(t *testing.T) {
 	l := NewLogger(&console, &kmsg, clock)
 	l.Printf("esp: found %s", "/dev/vda1")
 	l.Errorf("unlock: %v\n", errors.New("no TPM"))
-	wantConsole := "initos: [   12.345678] esp: found /dev/vda1\ninitos: [   12.345678] unlock: no TPM\n"
+	wantConsole := "[   12.345678] initos: esp: found /dev/vda1\n[   12.345678] initos: unlock: no TPM\n"
 	if console.String() != wantConsole {
 		t.Errorf("console = %q, want %q", console.String(), wantConsole)
 	}
@@ -88,6 +88,14 @@ func TestLogger(t *testing.T) {
 	}
 	if got := l.Lines(); len(got) != 2 || !strings.HasSuffix(got[1], "unlock: no TPM") {
 		t.Errorf("Lines() = %q", got)
+	}
+	// With quiet (console level 4) the kernel echoes errors itself.
+	console.Reset()
+	l.echo = 4
+	l.Errorf("echoed by the kernel")
+	l.Printf("not echoed")
+	if got := console.String(); strings.Contains(got, "echoed by the kernel") || !strings.Contains(got, "not echoed") {
+		t.Errorf("console = %q, want only the line the kernel does not echo", got)
 	}
 	var nilLog *Logger
 	nilLog.Printf("ignored") // a nil Logger discards

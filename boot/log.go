@@ -8,14 +8,17 @@ import (
 	"time"
 )
 
-// Logger writes the boot log: each line, prefixed with "initos: " and the
-// time since the kernel started (as the kernel's own log shows it), to
-// the console, and at level info to the kernel log (/dev/kmsg, which adds
-// its own timestamp); it keeps every line for the control plane.
+// Logger writes the boot log: each line, like the kernel's own ("[
+// 1.234567] initos: step: message", the time since the kernel started),
+// to the console, and to the kernel log (/dev/kmsg, which adds its own
+// timestamp); it keeps every line for the control plane. A line the
+// kernel echoes to the console itself (its level is below the console
+// log level) is not written to the console twice.
 type Logger struct {
 	mu      sync.Mutex
 	console io.Writer // the console (init's stdout): nil discards
 	kmsg    io.Writer // /dev/kmsg: nil discards
+	echo    int       // the kernel echoes kmsg records of a level below this to the console
 	clock   func() time.Duration
 	lines   []string
 }
@@ -32,7 +35,7 @@ func NewLogger(console, kmsg io.Writer, clock func() time.Duration) *Logger {
 	return &Logger{console: console, kmsg: kmsg, clock: clock}
 }
 
-// Printf logs one message: "initos: [   1.234567] step: message".
+// Printf logs one message at level info (6).
 func (l *Logger) Printf(format string, args ...any) {
 	l.write(6, fmt.Sprintf(format, args...))
 }
@@ -49,13 +52,13 @@ func (l *Logger) write(level int, msg string) {
 	msg = strings.TrimRight(msg, "\n")
 	d := l.clock()
 	sec, usec := int64(d/time.Second), int64(d%time.Second/time.Microsecond)
-	line := fmt.Sprintf("initos: [%5d.%06d] %s", sec, usec, msg)
+	line := fmt.Sprintf("[%5d.%06d] initos: %s", sec, usec, msg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.lines) < maxLogLines {
 		l.lines = append(l.lines, line)
 	}
-	if l.console != nil {
+	if l.console != nil && (l.kmsg == nil || level >= l.echo) {
 		io.WriteString(l.console, line+"\n")
 	}
 	if l.kmsg != nil {

@@ -79,7 +79,9 @@ func (b *Boot) openKmsg() {
 		return
 	}
 	b.kmsg = f
-	b.Log.kmsg = f
+	b.Log.mu.Lock()
+	b.Log.kmsg, b.Log.echo = f, consoleLogLevel(b.paths.Proc)
+	b.Log.mu.Unlock()
 	_ = os.WriteFile(filepath.Join(b.paths.Proc, "sys/kernel/printk_devkmsg"), []byte("on\n"), 0)
 }
 
@@ -97,4 +99,18 @@ func (b *Boot) mountEFIVars(ctx context.Context) error {
 		return nil
 	}
 	return mountOnce(mountSpec{"efivarfs", dir, "efivarfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NODEV, ""})
+}
+
+// consoleLogLevel reads the kernel's console log level (the first field of
+// /proc/sys/kernel/printk): records of a lower level go to the console.
+func consoleLogLevel(proc string) int {
+	b, err := os.ReadFile(filepath.Join(proc, "sys/kernel/printk"))
+	if err != nil {
+		return 0
+	}
+	var level int
+	if _, err := fmt.Sscan(string(b), &level); err != nil {
+		return 0
+	}
+	return level
 }

@@ -5,7 +5,6 @@ package boot
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -22,15 +21,6 @@ import (
 	"initos/tpm2"
 )
 
-// vmVolume is a LUKS2 volume of the test machine.
-type vmVolume struct {
-	disk, part int    // disk index, partition number
-	uuid       string // LUKS UUID
-	pass       []byte // keyslot 0
-	vk         []byte // the volume key
-	header     []byte // the header region after enrollment (LUKSDataOffset bytes)
-}
-
 // vmFixture is the test machine's disks and what goes on them.
 type vmFixture struct {
 	t           *testing.T
@@ -40,8 +30,8 @@ type vmFixture struct {
 	modules     *bootdisk.ModulesImage
 	uki         []byte // the production UKI, signed
 	disks       []*bootdisk.Disk
-	g0, g1      *vmVolume           // genuine volumes: disk 0 and disk 1, partition 3
-	evil        *vmVolume           // the attacker's: disk 1, partition 4 (a Linux partition: never opened)
+	g0, g1      *bootdisk.Volume           // genuine volumes: disk 0 and disk 1, partition 3
+	evil        *bootdisk.Volume           // the attacker's: disk 1, partition 4 (a Linux partition: never opened)
 	roots       map[string][]string // root filesystem images by variant
 	ends        [][]byte            // disk 1's first and last MiB (its GPT)
 	machineVars string              // the machine's UEFI variable store
@@ -56,18 +46,6 @@ const (
 	vmSmallMiB = 64 // a single-device root
 	vmEvilMiB  = 24
 )
-
-func randomKey(t *testing.T, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func newVolume(t *testing.T, disk, part int, uuid, pass string) *vmVolume {
-	return &vmVolume{disk: disk, part: part, uuid: uuid, pass: []byte(pass), vk: randomKey(t, 64)}
-}
 
 // newVMFixture builds the artifacts and the two disks: disk 0 holds ESP A
 // (the UKI and the modules image), ESP B and a LUKS volume; disk 1 two
@@ -87,9 +65,9 @@ func newVMFixture(t *testing.T, k vmtest.Kernel) *vmFixture {
 	if f.uki, err = bootdisk.UKI(k.Image, initrd, "console=ttyS0 panic=-1 no_timer_check quiet", k.Version, f.sb); err != nil {
 		t.Fatal(err)
 	}
-	f.g0 = newVolume(t, 0, 3, "3f2a1c4e-8f1b-4a53-9b7e-0c1d2e3f4a5b", "genuine 0")
-	f.g1 = newVolume(t, 1, 3, "7c9e6679-7425-40de-944b-e07fc1f90ae7", "genuine 1")
-	f.evil = newVolume(t, 1, 4, f.g0.uuid, "attacker") // same UUID as the genuine volume
+	f.g0 = bootdisk.NewVolume(0, 3, "3f2a1c4e-8f1b-4a53-9b7e-0c1d2e3f4a5b", "genuine 0")
+	f.g1 = bootdisk.NewVolume(1, 3, "7c9e6679-7425-40de-944b-e07fc1f90ae7", "genuine 1")
+	f.evil = bootdisk.NewVolume(1, 4, f.g0.UUID, "attacker") // same UUID as the genuine volume
 	f.makeDisks()
 	f.makeRoots()
 	return f
@@ -118,8 +96,8 @@ func (f *vmFixture) makeDisks() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []*vmVolume{f.g0, f.g1, f.evil} {
-		if _, err := f.disks[v.disk].FormatLUKS(v.part, v.uuid, v.pass, v.vk); err != nil {
+	for _, v := range []*bootdisk.Volume{f.g0, f.g1, f.evil} {
+		if _, err := v.Format(f.disks); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,14 +151,12 @@ func (f *vmFixture) makeRoots() {
 
 // enrollPlan writes TestGuestEnroll's plan and returns its path.
 func (f *vmFixture) enrollPlan() string {
-	plan := enrollPlan{Volumes: []enrollVolume{
-		{Device: "/dev/vda3", Pass: string(f.g0.pass), Bind: true},
-		{Device: "/dev/vdb3", Pass: string(f.g1.pass), Bind: true},
-		{Device: "/dev/vdb4", Pass: string(f.evil.pass)}, // forged: a token to our policy, no binding
-	}}
-	b, _ := json.Marshal(plan)
-	p := filepath.Join(f.dir, "enroll.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	p, err := bootdisk.WriteEnrollPlan(f.dir, report.EnrollPlan{Volumes: []report.EnrollVolume{
+		{Device: "/dev/vda3", Pass: string(f.g0.Pass), Bind: true},
+		{Device: "/dev/vdb3", Pass: string(f.g1.Pass), Bind: true},
+		{Device: "/dev/vdb4", Pass: string(f.evil.Pass)}, // forged: a token to our policy, no binding
+	}})
+	if err != nil {
 		f.t.Fatal(err)
 	}
 	return p
@@ -215,13 +191,10 @@ func (f *vmFixture) enrollBoot() vmtest.BootFunc {
 // puts the production UKI back on the ESP.
 func (f *vmFixture) afterEnroll() {
 	t := f.t
-	for _, v := range []*vmVolume{f.g0, f.g1, f.evil} {
-		p := f.disks[v.disk].Parts[v.part-1]
-		b, err := bootdisk.ReadRegion(f.disks[v.disk].Path, p.Start, bootdisk.LUKSDataOffset)
-		if err != nil {
+	for _, v := range []*bootdisk.Volume{f.g0, f.g1, f.evil} {
+		if err := v.SaveHeader(f.disks); err != nil {
 			t.Fatal(err)
 		}
-		v.header = b
 	}
 	f.copyBinding()
 	d1 := f.disks[1]
@@ -241,7 +214,7 @@ func (f *vmFixture) afterEnroll() {
 // header (in memory: f.evil.header).
 func (f *vmFixture) copyBinding() {
 	t := f.t
-	gh, err := luks2.ReadHeader(bytes.NewReader(f.g0.header))
+	gh, err := luks2.ReadHeader(bytes.NewReader(f.g0.Header))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +228,7 @@ func (f *vmFixture) copyBinding() {
 	if raw == nil {
 		t.Fatal("the genuine volume has no binding token after enrollment")
 	}
-	dev := &memDevice{b: f.evil.header}
+	dev := &bootdisk.MemDevice{B: f.evil.Header}
 	eh, err := luks2.ReadHeader(dev)
 	if err != nil {
 		t.Fatal(err)
@@ -265,22 +238,11 @@ func (f *vmFixture) copyBinding() {
 	}
 }
 
-// memDevice is a luks2.Device in memory.
-type memDevice struct{ b []byte }
-
-func (m *memDevice) ReadAt(p []byte, off int64) (int, error)  { return copy(p, m.b[off:]), nil }
-func (m *memDevice) WriteAt(p []byte, off int64) (int, error) { return copy(m.b[off:], p), nil }
-
 // setVolume writes volume v's header into disk, partition 3, and the
 // root image img encrypted with v's key after it.
-func (f *vmFixture) setVolume(disk int, v *vmVolume, img string) {
-	t := f.t
-	d := f.disks[disk]
-	if err := d.WriteAt(3, 0, v.header); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.EncryptInto(3, img, v.vk); err != nil {
-		t.Fatal(err)
+func (f *vmFixture) setVolume(disk int, v *bootdisk.Volume, img string) {
+	if err := f.disks[disk].Install(3, v, img); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
@@ -304,10 +266,10 @@ func (f *vmFixture) setSecondDisk(present bool) {
 
 // expectedPCR15 is PCR 15 after the volumes opened in order, as
 // systemd-cryptsetup measures them.
-func expectedPCR15(t *testing.T, vols ...*vmVolume) string {
+func expectedPCR15(t *testing.T, vols ...*bootdisk.Volume) string {
 	pcr := make([]byte, 32)
 	for _, v := range vols {
-		d, err := enroll.VolumeDigest(tpm2.SHA256, volumeName(v.uuid), v.uuid, v.vk)
+		d, err := enroll.VolumeDigest(tpm2.SHA256, volumeName(v.UUID), v.UUID, v.Key)
 		if err != nil {
 			t.Fatal(err)
 		}

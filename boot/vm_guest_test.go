@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"initos/enroll"
+	"initos/internal/bootdisk/report"
 	"initos/luks2"
 	"initos/tpm2"
 )
@@ -19,8 +20,8 @@ import (
 // volume of the plan, a TPM token with the default policy (signed PCR 11,
 // PCR 7, PCR 15 all-zero) and, for the genuine ones, the binding.
 func TestGuestEnroll(t *testing.T) {
-	var plan enrollPlan
-	b, err := os.ReadFile(enrollPlanPath)
+	var plan report.EnrollPlan
+	b, err := os.ReadFile(report.EnrollPlanPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestVMBoot(t *testing.T) {
 	vm := vmtest.New(t, vmtest.Config{
 		Firmware: vmtest.OVMFSecureBoot(), TPM: true, Timeout: 6 * time.Minute,
 		Disks: []vmtest.Disk{{Path: f.disks[0].Path}, {Path: f.disks[1].Path}},
-		Files: map[string]string{enrollPlanPath: f.enrollPlan()},
+		Files: map[string]string{report.EnrollPlanPath: f.enrollPlan()},
 	})
 	f.useMachine(vm.Machine)
 	vm.RunBoot(t, "^TestGuestEnroll$", f.enrollBoot())
@@ -76,7 +76,7 @@ type vmCase struct {
 }
 
 func vmCases(f *vmFixture) []vmCase {
-	single := func(root string, v *vmVolume) func() {
+	single := func(root string, v *bootdisk.Volume) func() {
 		return func() { f.setSecondDisk(false); f.setVolume(0, v, f.roots[root][0]) }
 	}
 	return []vmCase{
@@ -85,11 +85,11 @@ func vmCases(f *vmFixture) []vmCase {
 			f.setVolume(0, f.g0, f.roots["raid1"][0])
 			f.setVolume(1, f.g1, f.roots["raid1"][1])
 		}, f.checkGoodBoot},
-		{"Secure Boot off", f.secureBootOff, failsWith(`unlock: volume ` + f.g0.uuid + ` \(/dev/vda3\): .*PCR 7 mismatch: expected [0-9a-f]{64}, actual [0-9a-f]{64} \(Secure Boot is off\)`)},
+		{"Secure Boot off", f.secureBootOff, failsWith(`unlock: volume ` + f.g0.UUID + ` \(/dev/vda3\): .*PCR 7 mismatch: expected [0-9a-f]{64}, actual [0-9a-f]{64} \(Secure Boot is off\)`)},
 		{"tampered modules image", f.tamperModules, failsWith(`modules: modules image initos/modules-.*\.sqfs fails verification: dm-verity refused a block`)},
 		{"substituted LUKS volume", single("attacker", f.evil), f.checkSubstituted},
-		{"initos.conf missing", single("no-conf", f.g0), failsWith(`root: initos.conf missing in the top level of the btrfs filesystem on /dev/mapper/luks-` + f.g0.uuid)},
-		{"initos.conf malformed", single("bad-conf", f.g0), failsWith(`root: initos.conf on /dev/mapper/luks-` + f.g0.uuid + `: bad host-root config: line 2: key "root" repeated`)},
+		{"initos.conf missing", single("no-conf", f.g0), failsWith(`root: initos.conf missing in the top level of the btrfs filesystem on /dev/mapper/luks-` + f.g0.UUID)},
+		{"initos.conf malformed", single("bad-conf", f.g0), failsWith(`root: initos.conf on /dev/mapper/luks-` + f.g0.UUID + `: bad host-root config: line 2: key "root" repeated`)},
 		{"root subvolume missing", single("no-subvol", f.g0), failsWith(`root: root subvolume store/roots/gone \(slot "a", from initos.conf\): missing in the top level`)},
 	}
 }
@@ -129,7 +129,7 @@ func tail(b []byte, n int) string {
 // failsWith checks that the boot stopped with one FAILED line matching re,
 // never reached a root, and rebooted.
 func failsWith(re string) func(t *testing.T, res *vmtest.Result) {
-	pattern := regexp.MustCompile(`initos: \[ *[0-9.]+\] FAILED: ` + re)
+	pattern := regexp.MustCompile(`\[ *[0-9.]+\] initos: FAILED: ` + re)
 	return func(t *testing.T, res *vmtest.Result) {
 		console := string(res.Console)
 		if !pattern.MatchString(console) {
@@ -181,7 +181,7 @@ func (f *vmFixture) checkGoodBoot(t *testing.T, res *vmtest.Result) {
 		t.Errorf("unseal from the root = %q, want refused by the PCR policy", r.Unseal)
 	}
 	for _, step := range []string{"early-modules", "measure", "esp", "modules", "coldplug", "unlock", "root"} {
-		if !strings.Contains(string(res.Console), "] "+step+": done in ") {
+		if !strings.Contains(string(res.Console), "initos: "+step+": done in ") {
 			t.Errorf("console lacks step %s", step)
 		}
 	}
@@ -192,8 +192,8 @@ func (f *vmFixture) checkGoodBoot(t *testing.T, res *vmtest.Result) {
 // is unsealed by its forged token but refused by the binding; their root
 // never runs.
 func (f *vmFixture) checkSubstituted(t *testing.T, res *vmtest.Result) {
-	failsWith(`unlock: volume `+f.g0.uuid+` \(/dev/vda3\): volume binding does not match`)(t, res)
-	if !strings.Contains(string(res.Console), "unlock: volume "+f.g0.uuid+": the TPM unsealed its key, checking its binding") {
+	failsWith(`unlock: volume `+f.g0.UUID+` \(/dev/vda3\): volume binding does not match`)(t, res)
+	if !strings.Contains(string(res.Console), "unlock: volume "+f.g0.UUID+": the TPM unsealed its key, checking its binding") {
 		t.Errorf("console: the forged token did not unseal before the binding refused the volume")
 	}
 }

@@ -62,3 +62,21 @@ func Find(console []byte) (*Report, error) {
 	}
 	return &r, nil
 }
+
+// EnrollPlanPath is where a test machine's first boot finds its plan.
+const EnrollPlanPath = "/etc/initos-enroll.json"
+
+// EnrollPlan is what the first boot of a test machine enrolls (the guest
+// test boot.TestGuestEnroll, as the installer would): for each volume a
+// TPM token with the default policy and, unless it plays the attacker's,
+// the binding.
+type EnrollPlan struct {
+	Volumes []EnrollVolume `json:"volumes"`
+}
+
+// EnrollVolume is one volume of an EnrollPlan.
+type EnrollVolume struct {
+	Device string `json:"device"` // e.g. /dev/vda3
+	Pass   string `json:"pass"`   // its keyslot 0 passphrase
+	Bind   bool   `json:"bind"`   // an InitOS binding (not for an attacker's volume)
+}
