@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"initos/bootconfig"
-	"initos/build"
 	"initos/initramfs"
+	"initos/initrd"
 	"initos/internal/bootdisk"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
@@ -91,7 +91,7 @@ func initosInitrdSize(k vmtest.Kernel, dir string) (best, plain int64, err error
 	if err := os.WriteFile(init, bin, 0o755); err != nil {
 		return 0, 0, err
 	}
-	rd, err := build.BuildInitrd(build.InitrdOptions{Init: init, KernelDir: k.ModulesDir, GOARCH: "amd64", Config: bootconfig.New()})
+	rd, err := initrd.Build(initrd.Options{Init: init, KernelDir: k.ModulesDir, GOARCH: "amd64", Config: bootconfig.New()})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -149,17 +149,15 @@ func (f *vmFixture) makeRoots() {
 	}
 }
 
-// enrollPlan writes TestGuestEnroll's plan and returns its path.
-func (f *vmFixture) enrollPlan() string {
-	p, err := bootdisk.WriteEnrollPlan(f.dir, report.EnrollPlan{Volumes: []report.EnrollVolume{
+// enrollPlan is what the first boot enrolls: the genuine volumes with a
+// binding, the attacker's with a TPM token forged to our policy (anyone
+// who can run code with this TPM can make one) and no binding.
+func (f *vmFixture) enrollPlan() report.EnrollPlan {
+	return report.EnrollPlan{Volumes: []report.EnrollVolume{
 		{Device: "/dev/vda3", Pass: string(f.g0.Pass), Bind: true},
 		{Device: "/dev/vdb3", Pass: string(f.g1.Pass), Bind: true},
-		{Device: "/dev/vdb4", Pass: string(f.evil.Pass)}, // forged: a token to our policy, no binding
-	}})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return p
+		{Device: "/dev/vdb4", Pass: string(f.evil.Pass)},
+	}}
 }
 
 // useMachine points the disks at the machine's copies.
@@ -168,22 +166,6 @@ func (f *vmFixture) useMachine(m *vmtest.Machine) {
 		f.disks[i] = &bootdisk.Disk{Path: m.DiskPath(i), Parts: d.Parts}
 	}
 	f.machineVars = m.VarsPath()
-}
-
-// enrollBoot returns the harness hook that boots the guest tests in a
-// UKI signed like the production one.
-func (f *vmFixture) enrollBoot() vmtest.BootFunc {
-	return func(kernel, initrd, cmdline string) (vmtest.BootSpec, error) {
-		rd, err := os.ReadFile(initrd)
-		if err != nil {
-			return vmtest.BootSpec{}, err
-		}
-		img, err := bootdisk.UKI(kernel, rd, cmdline, f.kernel.Version, f.sb)
-		if err != nil {
-			return vmtest.BootSpec{}, err
-		}
-		return vmtest.BootSpec{}, f.disks[0].PutFile(1, "EFI/BOOT/BOOTX64.EFI", img)
-	}
 }
 
 // afterEnroll keeps the enrolled headers, gives the attacker's header a

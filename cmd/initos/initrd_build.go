@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"initos/bootconfig"
-	"initos/build"
 	"initos/initramfs"
+	"initos/initrd"
 )
 
 // initrdListFlag is a repeatable string flag.
@@ -67,7 +67,7 @@ func initrdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("initrd build %s: %w", o.out, err)
 	}
-	rd, err := build.BuildInitrd(opts)
+	rd, err := initrd.Build(opts)
 	if err != nil {
 		return fmt.Errorf("initrd build %s: %w", o.out, err)
 	}
@@ -96,9 +96,9 @@ func (o *initrdBuildOpts) check() error {
 	return nil
 }
 
-// options turns the flags into build.InitrdOptions.
-func (o *initrdBuildOpts) options(fs *flag.FlagSet) (build.InitrdOptions, error) {
-	var opts build.InitrdOptions
+// options turns the flags into initrd.Options.
+func (o *initrdBuildOpts) options(fs *flag.FlagSet) (initrd.Options, error) {
+	var opts initrd.Options
 	var err error
 	if opts.Init, err = initosInitPath(o.init); err != nil {
 		return opts, err
@@ -146,7 +146,7 @@ func (o *initrdBuildOpts) initrdConfig(fs *flag.FlagSet) (*bootconfig.Config, er
 		if file == "" {
 			file = "initos/modules-" + filepath.Base(filepath.Clean(o.kernelDir)) + ".sqfs"
 		}
-		m, err := build.ModulesImageInfo(o.modImage, file)
+		m, err := initrd.ModulesImageInfo(o.modImage, file)
 		if err != nil {
 			return nil, fmt.Errorf("--modules-image: %w", err)
 		}
@@ -194,7 +194,7 @@ type initrdSummaryModule struct {
 
 // summary prints what was written: the compressed size, the config, one
 // line per module in load order.
-func (o *initrdBuildOpts) summary(w io.Writer, rd *build.Initrd, c initramfs.Compression, init string) error {
+func (o *initrdBuildOpts) summary(w io.Writer, rd *initrd.Image, c initramfs.Compression, init string) error {
 	fi, err := os.Stat(o.out)
 	if err != nil {
 		return fmt.Errorf("initrd build: %w", err)

@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"initos/bootconfig"
-	"initos/build"
 	"initos/cpio"
 	"initos/initramfs"
+	"initos/initrd"
 	"initos/kmod"
 )
 
@@ -255,7 +255,7 @@ func TestInitrdBuildConfig(t *testing.T) {
 		t.Errorf("summary = %+v", s)
 	}
 	b, _ := os.ReadFile(out)
-	shipped, err := build.ReadConfig(b)
+	shipped, err := initrd.ReadConfig(b)
 	if err != nil || shipped.ModulesImage != c.ModulesImage || shipped.SecurityVersion != 42 {
 		t.Errorf("shipped config = %+v, %v", shipped, err)
 	}

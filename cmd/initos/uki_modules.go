@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"initos/bootconfig"
-	"initos/build"
+	"initos/initrd"
 	"initos/pecoff"
 )
 
@@ -24,7 +24,7 @@ func (f *ukiBuildFlags) bindModulesImage(u *pecoff.UKI, stdout io.Writer) error 
 	if len(u.Initrd) == 0 {
 		return fmt.Errorf("%w: --modules-image needs --initrd (a production initrd from initos initrd build)", errUsage)
 	}
-	cfg, err := build.ReadConfig(u.Initrd)
+	cfg, err := initrd.ReadConfig(u.Initrd)
 	if err != nil {
 		return fmt.Errorf("--modules-image: initrd %s: %w", f.initrd, err)
 	}
@@ -42,11 +42,11 @@ func (f *ukiBuildFlags) bindModulesImage(u *pecoff.UKI, stdout io.Writer) error 
 		}
 		file = "initos/modules-" + release + ".sqfs"
 	}
-	info, err := build.ModulesImageInfo(f.modImage, file)
+	info, err := initrd.ModulesImageInfo(f.modImage, file)
 	if err != nil {
 		return fmt.Errorf("--modules-image: %w", err)
 	}
-	u.Initrd, err = build.UpdateConfig(u.Initrd, func(c *bootconfig.Config) error {
+	u.Initrd, err = initrd.UpdateConfig(u.Initrd, func(c *bootconfig.Config) error {
 		c.ModulesImage = info
 		return nil
 	})

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"initos/build"
+	"initos/initrd"
 	"initos/internal/testenv"
 	"initos/pecoff"
 	"initos/verity"
@@ -52,7 +52,7 @@ func TestUKIModulesImage(t *testing.T) {
 	out := filepath.Join(dir, "uki.efi")
 	got := runUKICLI(t, false, "build", "--stub", ukiTestStub, "--linux", filepath.Join(dir, "vmlinuz"),
 		"--initrd", rd, "--modules-image", img, "--key", ukiTestKey, "--cert", ukiTestCert, "-o", out)
-	info, err := build.ModulesImageInfo(img, "initos/modules-6.1.0-test.sqfs")
+	info, err := initrd.ModulesImageInfo(img, "initos/modules-6.1.0-test.sqfs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestUKIModulesImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := build.ReadConfig(p.Section(".initrd"))
+	cfg, err := initrd.ReadConfig(p.Section(".initrd"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"initos/bootconfig"
-	"initos/build"
+	"initos/initrd"
 	"initos/internal/vmtest"
 	"initos/kmod"
 	"initos/verity"
@@ -72,7 +72,7 @@ func buildModulesImage(k vmtest.Kernel) (*ModulesImage, error) {
 	if err := appendVerity(img); err != nil {
 		return nil, err
 	}
-	info, err := build.ModulesImageInfo(img, "initos/modules-"+k.Version+".sqfs")
+	info, err := initrd.ModulesImageInfo(img, "initos/modules-"+k.Version+".sqfs")
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func stageModules(k vmtest.Kernel, stage string, paths map[string]bool) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dst, idx), build.FilterIndex(idx, data, names, paths), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dst, idx), initrd.FilterIndex(idx, data, names, paths), 0o644); err != nil {
 			return err
 		}
 	}

@@ -8,8 +8,8 @@ import (
 
 	"initos/authenticode"
 	"initos/bootconfig"
-	"initos/build"
 	"initos/initramfs"
+	"initos/initrd"
 	"initos/internal/vmtest"
 	"initos/pecoff"
 	"initos/uki"
@@ -38,7 +38,7 @@ func Initrd(k vmtest.Kernel, cfg *bootconfig.Config, modules []string) ([]byte, 
 	if err := os.WriteFile(init, bin, 0o755); err != nil {
 		return nil, err
 	}
-	rd, err := build.BuildInitrd(build.InitrdOptions{Init: init, KernelDir: k.ModulesDir, GOARCH: "amd64", Config: cfg, Modules: modules})
+	rd, err := initrd.Build(initrd.Options{Init: init, KernelDir: k.ModulesDir, GOARCH: "amd64", Config: cfg, Modules: modules})
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,7 @@ package bootdisk
 
 import (
 	"crypto/rand"
-	"encoding/json"
-	"os"
-	"path/filepath"
 
-	"initos/internal/bootdisk/report"
 	"initos/luks2"
 )
 
@@ -51,17 +47,6 @@ func (d *Disk) Install(n int, v *Volume, img string) error {
 		return err
 	}
 	return d.EncryptInto(n, img, v.Key)
-}
-
-// WriteEnrollPlan writes plan into dir and returns its path, for
-// vmtest.Config.Files[report.EnrollPlanPath].
-func WriteEnrollPlan(dir string, plan report.EnrollPlan) (string, error) {
-	b, err := json.Marshal(plan)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(dir, "enroll.json")
-	return p, os.WriteFile(p, b, 0o644)
 }
 
 // MemDevice is a luks2.Device in memory (a saved header to edit).

@@ -63,11 +63,15 @@ func Find(console []byte) (*Report, error) {
 	return &r, nil
 }
 
+// EnrollMarker starts the enrollment boot's result line on the console:
+// "OK" or "ERROR <why>".
+const EnrollMarker = "INITOS-ENROLL-REPORT "
+
 // EnrollPlanPath is where a test machine's first boot finds its plan.
 const EnrollPlanPath = "/etc/initos-enroll.json"
 
-// EnrollPlan is what the first boot of a test machine enrolls (the guest
-// test boot.TestGuestEnroll, as the installer would): for each volume a
+// EnrollPlan is what the first boot of a test machine enrolls (bootdisk's enrollinit,
+// as the installer would): for each volume a
 // TPM token with the default policy and, unless it plays the attacker's,
 // the binding.
 type EnrollPlan struct {

@@ -1,4 +1,4 @@
-package build
+package initrd
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func ReadConfig(img []byte) (*bootconfig.Config, error) {
 // segment) with its initrd config changed by update: the other entries,
 // their modes, the modification time and the compression are kept (zstd
 // is written at the best level, the default of `initos initrd build`), so
-// the result is what BuildInitrd would have written with the new config.
+// the result is what Build would have written with the new config.
 func UpdateConfig(img []byte, update func(*bootconfig.Config) error) ([]byte, error) {
 	var a initramfs.Archive
 	found := false

@@ -1,4 +1,4 @@
-package build
+package initrd
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package build
+package initrd
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"initos/kmod"
 )
 
-// InitrdOptions describe a production initrd. Zero values mean defaults.
-type InitrdOptions struct {
+// Options describe a production initrd. Zero values mean defaults.
+type Options struct {
 	// Init is the initos-init binary (static, CGO_ENABLED=0): /init.
 	Init string
 	// KernelDir is the target kernel's module directory
@@ -29,24 +29,24 @@ type InitrdOptions struct {
 	// GOARCH selects the default modules; "" means the build machine's.
 	GOARCH string
 	// Config is the initrd config to ship; nil means bootconfig.New().
-	// Its EarlyModules and Kernel are set by BuildInitrd.
+	// Its EarlyModules and Kernel are set by Build.
 	Config *bootconfig.Config
 	// Files are extra entries: guest path -> host path.
 	Files map[string]string
 }
 
-// Initrd is a production initrd, ready to write.
-type Initrd struct {
+// Image is a production initrd, ready to write.
+type Image struct {
 	Archive *initramfs.Archive
 	Modules []kmod.Module      // shipped, in load order (built-ins included)
 	Config  *bootconfig.Config // as shipped
 }
 
-// BuildInitrd assembles the production initrd: /init, /dev/console and
+// Build assembles the production initrd: /init, /dev/console and
 // the mount points, the early modules with their dependencies and the cut
 // down module index under /lib/modules/<release>, and the config at
 // bootconfig.Path (with the early modules and the kernel release filled in).
-func BuildInitrd(o InitrdOptions) (*Initrd, error) {
+func Build(o Options) (*Image, error) {
 	if o.Init == "" {
 		return nil, errors.New("build initrd: no initos-init binary")
 	}
@@ -64,7 +64,7 @@ func BuildInitrd(o InitrdOptions) (*Initrd, error) {
 	for _, d := range []string{"proc", "sys", "run", "tmp", "sysroot", "etc/initos"} {
 		a.AddDir(d, 0o755)
 	}
-	out := &Initrd{Archive: a, Config: cfg}
+	out := &Image{Archive: a, Config: cfg}
 	if !o.NoModules {
 		if err := o.addModules(out); err != nil {
 			return nil, fmt.Errorf("build initrd: %w", err)
@@ -83,7 +83,7 @@ func BuildInitrd(o InitrdOptions) (*Initrd, error) {
 	return out, nil
 }
 
-func (o *InitrdOptions) addModules(out *Initrd) error {
+func (o *Options) addModules(out *Image) error {
 	if o.KernelDir == "" {
 		return errors.New("no kernel module directory (the target kernel's /lib/modules/<release>)")
 	}

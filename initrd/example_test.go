@@ -1,4 +1,4 @@
-package build_test
+package initrd_test
 
 import (
 	"fmt"
@@ -6,20 +6,20 @@ import (
 	"path/filepath"
 
 	"initos/bootconfig"
-	"initos/build"
 	"initos/initramfs"
+	"initos/initrd"
 )
 
 // An initrd for a kernel whose drivers are built in: initos-init and the
 // signed config only.
-func ExampleBuildInitrd() {
+func ExampleBuild() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 	init := filepath.Join(dir, "initos-init")
 	os.WriteFile(init, []byte("\x7fELF..."), 0o755)
 	cfg := bootconfig.New()
 	cfg.SecurityVersion = 3
-	rd, err := build.BuildInitrd(build.InitrdOptions{Init: init, NoModules: true, Config: cfg})
+	rd, err := initrd.Build(initrd.Options{Init: init, NoModules: true, Config: cfg})
 	if err != nil {
 		panic(err)
 	}
@@ -28,7 +28,7 @@ func ExampleBuildInitrd() {
 		panic(err)
 	}
 	img, _ := os.ReadFile(out)
-	back, err := build.ReadConfig(img)
+	back, err := initrd.ReadConfig(img)
 	fmt.Println(back.Mode, back.SecurityVersion, err)
 	// Output: boot 3 <nil>
 }

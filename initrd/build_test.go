@@ -1,4 +1,4 @@
-package build
+package initrd
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func entries(t *testing.T, img []byte) map[string]string {
 	}
 }
 
-func writeImage(t *testing.T, rd *Initrd, c initramfs.Compression) []byte {
+func writeImage(t *testing.T, rd *Image, c initramfs.Compression) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := rd.Archive.WriteTo(&b, c); err != nil {
@@ -79,20 +79,20 @@ func writeImage(t *testing.T, rd *Initrd, c initramfs.Compression) []byte {
 	return b.Bytes()
 }
 
-func TestBuildInitrd(t *testing.T) {
+func TestBuild(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	opts := InitrdOptions{Init: fakeInit(t), KernelDir: fakeKernel(t), Modules: []string{"fs-a", "d"}, Config: &bootconfig.Config{Version: 1, Mode: bootconfig.ModeBoot, SecurityVersion: 9}}
-	rd, err := BuildInitrd(opts)
+	opts := Options{Init: fakeInit(t), KernelDir: fakeKernel(t), Modules: []string{"fs-a", "d"}, Config: &bootconfig.Config{Version: 1, Mode: bootconfig.ModeBoot, SecurityVersion: 9}}
+	rd, err := Build(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	img := writeImage(t, rd, initramfs.ZstdBest)
-	again, err := BuildInitrd(opts)
+	again, err := Build(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(img, writeImage(t, again, initramfs.ZstdBest)) {
-		t.Errorf("BuildInitrd twice: different bytes")
+		t.Errorf("Build twice: different bytes")
 	}
 	got := entries(t, img)
 	cfg, err := bootconfig.Parse([]byte(got["etc/initos/initrd.json"]))
@@ -111,40 +111,40 @@ func TestBuildInitrd(t *testing.T) {
 		t.Errorf("initrd has c.ko, which nothing asked for")
 	}
 	if opts.Config.Kernel != "" {
-		t.Errorf("BuildInitrd changed the caller's config")
+		t.Errorf("Build changed the caller's config")
 	}
 }
 
-func TestBuildInitrdErrors(t *testing.T) {
+func TestBuildErrors(t *testing.T) {
 	k := fakeKernel(t)
 	tests := []struct {
-		opts InitrdOptions
+		opts Options
 		want string
 	}{
-		{InitrdOptions{KernelDir: k}, "no initos-init binary"},
-		{InitrdOptions{Init: fakeInit(t)}, "no kernel module directory"},
-		{InitrdOptions{Init: fakeInit(t), KernelDir: k, Modules: []string{"nope"}}, "module nope not found"},
-		{InitrdOptions{Init: fakeInit(t), NoModules: true, Config: &bootconfig.Config{Version: 1}}, "config: invalid initrd config: mode: missing"},
-		{InitrdOptions{Init: "/nonexistent", NoModules: true}, "init:"},
+		{Options{KernelDir: k}, "no initos-init binary"},
+		{Options{Init: fakeInit(t)}, "no kernel module directory"},
+		{Options{Init: fakeInit(t), KernelDir: k, Modules: []string{"nope"}}, "module nope not found"},
+		{Options{Init: fakeInit(t), NoModules: true, Config: &bootconfig.Config{Version: 1}}, "config: invalid initrd config: mode: missing"},
+		{Options{Init: "/nonexistent", NoModules: true}, "init:"},
 	}
 	for _, tt := range tests {
-		if _, err := BuildInitrd(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("BuildInitrd(%+v) = %v, want %q", tt.opts, err, tt.want)
+		if _, err := Build(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Build(%+v) = %v, want %q", tt.opts, err, tt.want)
 		}
 	}
 }
 
-// TestBuildInitrdDebianKernel: the default early modules resolve on the
+// TestBuildDebianKernel: the default early modules resolve on the
 // installed kernel, for both modes; the other architecture's are skipped.
-func TestBuildInitrdDebianKernel(t *testing.T) {
+func TestBuildDebianKernel(t *testing.T) {
 	k, err := vmtest.FindKernel()
 	if err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	for _, mode := range []bootconfig.Mode{bootconfig.ModeBoot, bootconfig.ModeInstall} {
-		rd, err := BuildInitrd(InitrdOptions{Init: fakeInit(t), KernelDir: k.ModulesDir, GOARCH: "amd64", Config: &bootconfig.Config{Version: 1, Mode: mode}})
+		rd, err := Build(Options{Init: fakeInit(t), KernelDir: k.ModulesDir, GOARCH: "amd64", Config: &bootconfig.Config{Version: 1, Mode: mode}})
 		if err != nil {
-			t.Fatalf("BuildInitrd(%s) = %v", mode, err)
+			t.Fatalf("Build(%s) = %v", mode, err)
 		}
 		names := strings.Join(rd.Config.EarlyModules, " ")
 		if !strings.Contains(names, "dm-verity") || strings.Contains(names, "virtio_mmio") || strings.Contains(names, "usb_storage") != (mode == bootconfig.ModeInstall) {
@@ -153,12 +153,12 @@ func TestBuildInitrdDebianKernel(t *testing.T) {
 	}
 }
 
-// TestUpdateConfig: rewriting the config gives the bytes BuildInitrd
+// TestUpdateConfig: rewriting the config gives the bytes Build
 // gives with that config (what uki build --modules-image relies on).
 func TestUpdateConfig(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	opts := InitrdOptions{Init: fakeInit(t), KernelDir: fakeKernel(t), Modules: []string{"fs-a"}}
-	rd, err := BuildInitrd(opts)
+	opts := Options{Init: fakeInit(t), KernelDir: fakeKernel(t), Modules: []string{"fs-a"}}
+	rd, err := Build(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestUpdateConfig(t *testing.T) {
 		cfg := *rd.Config
 		cfg.ModulesImage = m
 		opts.Config = &cfg
-		want, err := BuildInitrd(opts)
+		want, err := Build(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
