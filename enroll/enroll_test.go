@@ -27,6 +27,7 @@ func TestEnrollUnlock(t *testing.T) {
 		{"default-unsigned", DefaultPolicy(nil), nil},
 		{"default-signed", DefaultPolicy(&key.PublicKey), nil},
 		{"no-pcrs-pin", Policy{PCRs: []int{}, PIN: []byte("1234")}, []byte("1234")},
+		{"srk", Policy{SRK: true}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, tpm := testTPM(t)
@@ -170,4 +171,27 @@ func TestEnrollErrors(t *testing.T) {
 	if n := len(h2.Meta.Keyslots); n != 1 {
 		t.Errorf("failed enrollments left %d keyslots, want 1", n)
 	}
+}
+
+// TestUnlockSignedNamesPCR11: with a signed PCR 11 policy and a UKI whose
+// PCR 11 no signature covers, the error says so and shows PCR 11.
+func TestUnlockSignedNamesPCR11(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tpm := testTPM(t)
+	extend(t, tpm, 11, "uki v1")
+	f, h, vk := testVolume(t)
+	if _, err := Enroll(tpm, f, h, vk, DefaultPolicy(&key.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	sig := sign(t, key, readPCR(t, tpm, 11))
+	extend(t, tpm, 11, "an unsigned uki")
+	_, _, err = Unlock(tpm, f, h, UnlockOptions{Signature: sig})
+	want := fmt.Sprintf("(PCR 11 is %x; no signature by the enrolled key", readPCR(t, tpm, 11))
+	if !errors.Is(err, tpm2.ErrNoSignature) || !errors.Is(err, tpm2.ErrPolicyMismatch) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Unlock with an unsigned PCR 11 = %v, want ErrNoSignature containing %q", err, want)
+	}
+	t.Log(err)
 }

@@ -34,6 +34,10 @@ type Policy struct {
 	PublicKeyPCRs []int
 	// PIN, if non-nil, is required at unlock as well.
 	PIN []byte
+	// SRK seals under the TPM's persistent storage root key (0x81000001,
+	// created if missing) as systemd 254+ does, instead of systemd 252's
+	// transient primary key; systemd 252 cannot open such a token.
+	SRK bool
 }
 
 // DefaultPolicy is what the installer enrolls: PCR 7 by its current value,
@@ -59,7 +63,7 @@ func (p Policy) BindsPCR7() bool {
 func (p Policy) sealOptions() tpm2.SealOptions {
 	o := tpm2.SealOptions{
 		Bank: p.Bank, PCRs: slices.Clone(p.PCRs), PCRValues: maps.Clone(p.PCRValues),
-		PublicKey: p.PublicKey, PublicKeyPCRs: slices.Clone(p.PublicKeyPCRs), PIN: p.PIN,
+		PublicKey: p.PublicKey, PublicKeyPCRs: slices.Clone(p.PublicKeyPCRs), PIN: p.PIN, SRK: p.SRK,
 	}
 	return o
 }
@@ -68,7 +72,7 @@ func (p Policy) sealOptions() tpm2.SealOptions {
 // bank, PCRs, signing key and PIN requirement, and the literal values it
 // recorded (other PCRs take their current value again).
 func policyOf(s *tpm2.Sealed, pin []byte) (Policy, error) {
-	p := Policy{Bank: s.Bank, PCRs: slices.Clone(s.PCRs), PublicKeyPCRs: slices.Clone(s.PublicKeyPCRs)}
+	p := Policy{Bank: s.Bank, PCRs: slices.Clone(s.PCRs), PublicKeyPCRs: slices.Clone(s.PublicKeyPCRs), SRK: s.SRK != nil}
 	for _, pcr := range s.Literal {
 		if p.PCRValues == nil {
 			p.PCRValues = map[int][]byte{}

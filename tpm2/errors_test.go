@@ -67,7 +67,7 @@ func TestSealErrors(t *testing.T) {
 		want string
 	}{
 		{"pcr-range", SealOptions{PCRs: []int{24}}, "out of range"},
-		{"bank", SealOptions{Bank: 0x0c}, "unsupported"},
+		{"bank", SealOptions{Bank: 0x12}, "unsupported"},
 		{"big-secret", SealOptions{Secret: make([]byte, 129)}, "want 1..128"},
 		{"empty-secret", SealOptions{Secret: []byte{}}, "want 1..128"},
 		{"signed-no-pcrs", SealOptions{PublicKey: &testKeys(t)[0].PublicKey, PublicKeyPCRs: []int{}}, "PublicKeyPCRs is empty"},

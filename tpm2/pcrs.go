@@ -74,7 +74,8 @@ func bankHash(b Bank) (crypto.Hash, error) {
 }
 
 // ParsePCRs parses a PCR list as systemd-cryptenroll spells it: indexes
-// separated by "+" or ",", e.g. "7+11". The empty string is no PCRs.
+// (or systemd's names, "secure-boot-policy" for 7) separated by "+" or
+// ",", e.g. "7+11". The empty string is no PCRs.
 // The result is sorted and has no duplicates.
 func ParsePCRs(s string) ([]int, error) {
 	pcrs := []int{}
@@ -82,9 +83,9 @@ func ParsePCRs(s string) ([]int, error) {
 		return pcrs, nil
 	}
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '+' || r == ',' }) {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 0 || n >= NumPCRs {
-			return nil, fmt.Errorf("parse PCR list %q: %q is not a PCR index 0..%d", s, f, NumPCRs-1)
+		n, err := parsePCRIndex(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("parse PCR list %q: %w", s, err)
 		}
 		pcrs = append(pcrs, n)
 	}

@@ -40,12 +40,33 @@ func ParsePCRSpec(s string) (PCRSpec, error) {
 	return spec, nil
 }
 
+// pcrNames are systemd's names for PCRs (tpm2_pcr_index_table), which
+// --tpm2-pcrs accepts instead of indexes since systemd 254.
+var pcrNames = map[string]int{
+	"platform-code": 0, "platform-config": 1, "external-code": 2, "external-config": 3,
+	"boot-loader-code": 4, "boot-loader-config": 5, "host-platform": 6, "secure-boot-policy": 7,
+	"kernel-initrd": 9, "ima": 10, "kernel-boot": 11, "kernel-config": 12, "sysexts": 13,
+	"shim-policy": 14, "system-identity": 15, "debug": 16, "application-support": 23,
+}
+
+// parsePCRIndex parses a PCR index 0..23 or one of systemd's PCR names.
+func parsePCRIndex(s string) (int, error) {
+	if n, ok := pcrNames[s]; ok {
+		return n, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n >= NumPCRs {
+		return 0, fmt.Errorf("%q is not a PCR index 0..%d or name", s, NumPCRs-1)
+	}
+	return n, nil
+}
+
 // add parses one "INDEX[:BANK=HEX]" entry.
 func (spec *PCRSpec) add(f string) error {
 	idx, lit, hasValue := strings.Cut(f, ":")
-	n, err := strconv.Atoi(idx)
-	if err != nil || n < 0 || n >= NumPCRs {
-		return fmt.Errorf("%q is not a PCR index 0..%d", idx, NumPCRs-1)
+	n, err := parsePCRIndex(idx)
+	if err != nil {
+		return err
 	}
 	spec.PCRs = append(spec.PCRs, n)
 	if !hasValue {

@@ -88,10 +88,51 @@ func PrimaryTemplate(a PrimaryAlg) (tpm2.TPMTPublic, error) {
 
 // primary is a loaded storage primary key.
 type primary struct {
-	alg    PrimaryAlg
-	handle tpm2.TPMHandle
-	name   tpm2.TPM2BName
-	public tpm2.TPMTPublic
+	alg        PrimaryAlg
+	handle     tpm2.TPMHandle
+	name       tpm2.TPM2BName
+	public     tpm2.TPMTPublic
+	persistent bool // an SRK at a persistent handle: never flushed
+}
+
+// close flushes a transient primary.
+func (p *primary) close(t transport.TPM) {
+	if !p.persistent {
+		flush(t, p.handle)
+	}
+}
+
+// parentFor returns the key to seal under: the persistent SRK (created if
+// missing) with srk, else a transient primary of algorithm a.
+func parentFor(t transport.TPM, a PrimaryAlg, srk bool) (*primary, *SRK, error) {
+	if !srk {
+		p, err := createPrimary(t, a)
+		return p, nil, err
+	}
+	k, err := GetOrCreateSRK(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := k.primary(t)
+	return p, k, err
+}
+
+// parentOf returns the key s was sealed under, checked against the name
+// the token recorded: its SRK, else the transient primary of its
+// algorithm (pinned when the token names it).
+func (s *Sealed) parentOf(t transport.TPM) (*primary, error) {
+	if s.SRK != nil {
+		return s.SRK.primary(t)
+	}
+	p, err := createPrimary(t, s.PrimaryAlg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.pin(s.PrimaryName); err != nil {
+		flush(t, p.handle)
+		return nil, err
+	}
+	return p, nil
 }
 
 // createPrimary creates the storage primary of algorithm a under the owner

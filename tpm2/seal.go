@@ -40,6 +40,11 @@ type SealOptions struct {
 	// PrimaryAlg selects the primary key; zero means ECC, falling back to
 	// RSA if the TPM lacks ECC.
 	PrimaryAlg PrimaryAlg
+	// SRK seals under the persistent storage root key at SRKHandle
+	// (created and persisted if missing), as systemd 254+ does, instead of
+	// systemd 252's transient primary; the token then carries "tpm2_srk".
+	// systemd 252 cannot unseal such a token.
+	SRK bool
 }
 
 // Sealed is a sealed secret: the TPM-encrypted object plus what is needed
@@ -52,7 +57,8 @@ type Sealed struct {
 	PCRs          []int          // bound by value
 	PCRValues     map[int][]byte // the values the policy binds PCRs to (nil if unknown)
 	Literal       []int          // the PCRs of PCRValues given literally at sealing
-	PrimaryName   []byte         // TPM name of the storage primary key (nil: not pinned)
+	PrimaryName   []byte         // TPM name of the transient primary key (nil: not pinned)
+	SRK           *SRK           // the persistent SRK sealed under (systemd 254+), or nil
 	PublicKey     []byte         // PEM of the policy signing key, or nil
 	PublicKeyPCRs []int          // covered by signatures
 	PIN           bool
@@ -82,12 +88,14 @@ func Seal(t transport.TPM, opts SealOptions) (secret []byte, s *Sealed, err erro
 	if len(secret) == 0 || len(secret) > 128 {
 		return nil, nil, fmt.Errorf("seal: secret is %d bytes, want 1..128", len(secret))
 	}
-	p, err := createPrimary(t, opts.PrimaryAlg)
+	p, srk, err := parentFor(t, opts.PrimaryAlg, opts.SRK)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal: %w", err)
 	}
-	defer flush(t, p.handle)
-	s.PrimaryAlg, s.PrimaryName = p.alg, p.name.Buffer
+	defer p.close(t)
+	if s.SRK = srk; srk == nil {
+		s.PrimaryAlg, s.PrimaryName = p.alg, p.name.Buffer
+	}
 	if s.PolicyHash, err = spec.digest(); err != nil {
 		return nil, nil, fmt.Errorf("seal: %w", err)
 	}
@@ -107,6 +115,9 @@ func sealSpec(t transport.TPM, opts SealOptions) (*Sealed, policySpec, error) {
 		s.PCRs = []int{7}
 	}
 	if err := checkPCRs(s.PCRs); err != nil {
+		return nil, policySpec{}, fmt.Errorf("seal: %w", err)
+	}
+	if _, err := bankHash(s.Bank); err != nil {
 		return nil, policySpec{}, fmt.Errorf("seal: %w", err)
 	}
 	spec := policySpec{bank: s.Bank, pcrs: s.PCRs, pin: s.PIN}

@@ -19,15 +19,16 @@ const TokenType = "systemd-tpm2"
 type Token struct {
 	Type       string   `json:"type"`
 	Keyslots   []string `json:"keyslots"`
-	Blob       string   `json:"tpm2-blob"`        // base64(TPM2B_PRIVATE || TPM2B_PUBLIC)
-	PCRs       []int    `json:"tpm2-pcrs"`        // PCRs bound by value
-	PCRBank    string   `json:"tpm2-pcr-bank"`    // "sha256" or "sha1"
-	PrimaryAlg string   `json:"tpm2-primary-alg"` // "ecc" or "rsa"
-	PolicyHash string   `json:"tpm2-policy-hash"` // hex
+	Blob       string   `json:"tpm2-blob"`                  // base64(TPM2B_PRIVATE || TPM2B_PUBLIC)
+	PCRs       []int    `json:"tpm2-pcrs"`                  // PCRs bound by value
+	PCRBank    string   `json:"tpm2-pcr-bank"`              // "sha256" or "sha1"
+	PrimaryAlg string   `json:"tpm2-primary-alg,omitempty"` // "ecc" or "rsa"; absent with tpm2_srk
+	PolicyHash string   `json:"tpm2-policy-hash"`           // hex
 	PIN        bool     `json:"tpm2-pin"`
 	// Signed policy (systemd 252 spells these with underscores).
 	PubKeyPCRs []int  `json:"tpm2_pubkey_pcrs,omitempty"`
 	PubKey     string `json:"tpm2_pubkey,omitempty"` // base64 of the PEM
+	SRK        string `json:"tpm2_srk,omitempty"`    // base64 of the SRK's serialized ESYS_TR (systemd 254+)
 	// InitOS extensions; systemd ignores keys it does not know (its token
 	// plugin validates only its own fields). See docs/tpm2.md.
 	PrimaryName string            `json:"initos-tpm2-primary-name,omitempty"` // hex TPM name of the storage primary key
@@ -59,6 +60,9 @@ func NewToken(s *Sealed, keyslot int) *Token {
 		tok.PubKeyPCRs = slices.Clone(s.PublicKeyPCRs)
 	}
 	tok.PrimaryName = hex.EncodeToString(s.PrimaryName)
+	if s.SRK != nil {
+		tok.SRK, tok.PrimaryAlg = base64.StdEncoding.EncodeToString(s.SRK.Marshal()), ""
+	}
 	if len(s.PCRValues) > 0 {
 		tok.PCRValues = map[string]string{}
 		for p, v := range s.PCRValues {
@@ -86,7 +90,7 @@ func ParseToken(data []byte) (*Token, error) {
 	if tok.PCRBank == "" {
 		tok.PCRBank = "sha256"
 	}
-	if tok.PrimaryAlg == "" {
+	if tok.PrimaryAlg == "" && tok.SRK == "" {
 		tok.PrimaryAlg = "ecc"
 	}
 	if _, err := tok.Sealed(); err != nil {
@@ -133,8 +137,8 @@ func (tok *Token) sealed() (*Sealed, error) {
 	if s.Bank, err = ParseBank(tok.PCRBank); err != nil {
 		return nil, fmt.Errorf("tpm2-pcr-bank: %w", err)
 	}
-	if s.PrimaryAlg, err = ParsePrimaryAlg(tok.PrimaryAlg); err != nil {
-		return nil, fmt.Errorf("tpm2-primary-alg: %w", err)
+	if err := tok.decodeParent(s); err != nil {
+		return nil, err
 	}
 	if err := checkPCRs(s.PCRs); err != nil {
 		return nil, fmt.Errorf("tpm2-pcrs: %w", err)
@@ -210,6 +214,32 @@ func (tok *Token) decodeBinary(s *Sealed) error {
 	}
 	if _, err := ParsePublicKeyPEM(s.PublicKey); err != nil {
 		return fmt.Errorf("tpm2_pubkey: %w", err)
+	}
+	return nil
+}
+
+// decodeParent decodes what names the key the object was sealed under:
+// "tpm2_srk" (systemd 254+) or "tpm2-primary-alg" (systemd 252's
+// transient primary; absent means ecc).
+func (tok *Token) decodeParent(s *Sealed) error {
+	if tok.SRK != "" {
+		b, err := base64.StdEncoding.DecodeString(tok.SRK)
+		if err != nil {
+			return fmt.Errorf("tpm2_srk is not base64: %w", err)
+		}
+		if s.SRK, err = ParseSRK(b); err != nil {
+			return fmt.Errorf("tpm2_srk: %w", err)
+		}
+		s.PrimaryAlg = s.SRK.Public.Type
+		return nil
+	}
+	alg := tok.PrimaryAlg
+	if alg == "" {
+		alg = "ecc"
+	}
+	var err error
+	if s.PrimaryAlg, err = ParsePrimaryAlg(alg); err != nil {
+		return fmt.Errorf("tpm2-primary-alg: %w", err)
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ type UnsealOptions struct {
 
 // Unseal recovers the secret of s if the TPM's state satisfies its policy.
 //
-// Steps: 1. recreate the primary key from the template; 2. load the object;
+// Steps: 1. recreate the primary key from the template and check its name
+// against the pinned one (or check the persistent SRK's name); 2. load the object;
 // 3. start a policy session salted with the primary key that encrypts the
 // response parameter (the secret) with AES-CFB; 4. replay the policy
 // (PolicyAuthorize with a TPM-verified signature, PolicyPCR,
@@ -35,14 +36,11 @@ func Unseal(t transport.TPM, s *Sealed, opts UnsealOptions) ([]byte, error) {
 	if err := s.check(opts); err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
 	}
-	p, err := createPrimary(t, s.PrimaryAlg)
+	p, err := s.parentOf(t)
 	if err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
 	}
-	defer flush(t, p.handle)
-	if err := p.pin(s.PrimaryName); err != nil {
-		return nil, fmt.Errorf("unseal: %w", err)
-	}
+	defer p.close(t)
 	obj, err := load(t, p, s)
 	if err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
