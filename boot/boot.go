@@ -44,6 +44,9 @@ type Options struct {
 	// Install runs the install mode (the installer plugs in here); nil
 	// fails install mode with a clear message.
 	Install func(ctx context.Context, b *Boot) error
+	// InstallFrom runs an install from a config sent to the control
+	// plane's install verb, writing progress to w (install mode only).
+	InstallFrom func(ctx context.Context, b *Boot, config []byte, w io.Writer) error
 }
 
 // Boot is one run of the initrd: its inputs, what it found, and the flow.

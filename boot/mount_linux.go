@@ -37,6 +37,12 @@ func (b *Boot) mountEarly(ctx context.Context) error {
 		}
 	}
 	b.openKmsg()
+	// securityfs holds the firmware's TPM event log (the control plane's
+	// pcrs verb); a kernel without it only loses that.
+	sec := filepath.Join(b.paths.Sys, "kernel/security")
+	if err := mountOnce(mountSpec{"securityfs", sec, "securityfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""}); err != nil {
+		b.Log.Printf("mount: %v", err)
+	}
 	return nil
 }
 

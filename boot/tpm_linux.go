@@ -126,3 +126,6 @@ func (d *deviceTPM) MeasureVolume(v *Volume, vk *luks2.Secret, pcr int) error {
 }
 
 func (d *deviceTPM) Close() error { return d.t.Close() }
+
+// Transport returns the TPM connection (for the control plane's reseal).
+func (d *deviceTPM) Transport() transport.TPM { return d.t }

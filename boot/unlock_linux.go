@@ -26,16 +26,22 @@ const settleTime = 300 * time.Millisecond
 // Every volume is unsealed before the first measurement: after it no
 // unseal can succeed in this boot.
 func (b *Boot) unlock(ctx context.Context) error {
-	vols, err := b.findVolumes(ctx)
-	if err != nil {
-		return err
+	if b.Volumes == nil { // a retry keeps what the control plane unlocked
+		vols, err := b.findVolumes(ctx)
+		if err != nil {
+			return err
+		}
+		b.Volumes = vols
 	}
-	b.Volumes = vols
-	if b.tpm == nil {
-		return fmt.Errorf("%w: cannot unseal the key of %s (the TPM driver found no device)", ErrNoTPM, describeVolumes(vols))
-	}
+	vols := b.Volumes
 	sig, key := b.readPCRPolicy()
 	for _, v := range vols {
+		if v.key != nil || v.State == VolumeOpen {
+			continue
+		}
+		if b.tpm == nil {
+			return v.fail(fmt.Errorf("%w: cannot unseal the key of %s (the TPM driver found no device)", ErrNoTPM, describeVolumes(vols)))
+		}
 		if err := b.unlockVolume(ctx, v, sig, key); err != nil {
 			return err
 		}
@@ -44,6 +50,9 @@ func (b *Boot) unlock(ctx context.Context) error {
 		return err
 	}
 	for _, v := range vols {
+		if v.State == VolumeOpen {
+			continue
+		}
 		if err := b.openVolume(v); err != nil {
 			return err
 		}
@@ -176,9 +185,12 @@ func activateCrypt(v *Volume) (string, error) {
 	return v.Header.Activate(v.Name, v.Device, v.key, luks2.ActivateOptions{AllowDiscards: true})
 }
 
-// openVolume maps v with dm-crypt and measures it, then wipes its key.
+// openVolume maps v with dm-crypt and measures it, then wipes its key
+// (a key from the control plane is kept for reseal until the handover).
 func (b *Boot) openVolume(v *Volume) error {
-	defer v.wipe()
+	if !v.manual {
+		defer v.wipe()
+	}
 	activate := b.activate
 	if activate == nil {
 		activate = activateCrypt
@@ -189,6 +201,11 @@ func (b *Boot) openVolume(v *Volume) error {
 	}
 	v.Mapper = node
 	pcr := b.Config.Unlock.PCR()
+	if b.tpm == nil { // opened with a key from the control plane
+		v.State = VolumeOpen
+		b.Log.Printf("unlock: volume %s open as %s, not measured: no TPM", v.UUID, node)
+		return nil
+	}
 	if err := b.tpm.MeasureVolume(v, v.key, pcr); err != nil {
 		if b.activate == nil {
 			luks2.Deactivate(v.Name)

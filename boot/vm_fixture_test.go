@@ -30,8 +30,8 @@ type vmFixture struct {
 	modules     *bootdisk.ModulesImage
 	uki         []byte // the production UKI, signed
 	disks       []*bootdisk.Disk
-	g0, g1      *bootdisk.Volume           // genuine volumes: disk 0 and disk 1, partition 3
-	evil        *bootdisk.Volume           // the attacker's: disk 1, partition 4 (a Linux partition: never opened)
+	g0, g1      *bootdisk.Volume    // genuine volumes: disk 0 and disk 1, partition 3
+	evil        *bootdisk.Volume    // the attacker's: disk 1, partition 4 (a Linux partition: never opened)
 	roots       map[string][]string // root filesystem images by variant
 	ends        [][]byte            // disk 1's first and last MiB (its GPT)
 	machineVars string              // the machine's UEFI variable store

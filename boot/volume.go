@@ -16,7 +16,8 @@ type Volume struct {
 	State  string // found, unlocked, open, failed
 	Err    error
 
-	key *luks2.Secret // the volume key between unlock and activation
+	key    *luks2.Secret // the volume key between unlock and activation
+	manual bool          // unlocked with a key from the control plane (kept for reseal until handover)
 }
 
 // Volume states.

@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("not process 1: this is the initrd's /init, which the kernel starts (see docs/boot.md)")
 	}
-	b := boot.New(boot.Options{Console: stdout})
+	b := boot.New(boot.Options{Console: stdout, OnFailure: boot.ServeControl})
 	act, _ := b.Run(ctx) // a failure was logged by Run
 	b.Log.Printf("%v now", act)
 	finish(act)
