@@ -75,3 +75,16 @@ func TestServeControlWithoutKeys(t *testing.T) {
 		t.Errorf("ServeControl without keys = %v after %v, want reboot after the timeout", act, time.Since(start))
 	}
 }
+
+// TestWatchdogMissingDevice: a configured watchdog that is not there is
+// logged, not fatal.
+func TestWatchdogMissingDevice(t *testing.T) {
+	var console strings.Builder
+	b := New(Options{Console: &console})
+	b.Config = &bootconfig.Config{Version: 1, Mode: "boot", Watchdog: bootconfig.Watchdog{Device: "/dev/nonexistent-watchdog"}}
+	b.startWatchdog()
+	if b.watchdog != nil || !strings.Contains(console.String(), "watchdog: open /dev/nonexistent-watchdog") {
+		t.Errorf("watchdog %v, console %q", b.watchdog, console.String())
+	}
+	b.watchdog.close(false) // a nil watchdog closes quietly
+}
