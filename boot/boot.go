@@ -77,6 +77,9 @@ type Boot struct {
 	watchdog *watchdog
 	// activate maps an unlocked volume (dm-crypt); tests replace it.
 	activate func(v *Volume) (string, error)
+
+	coldplugDone chan struct{} // closed when the background coldplug ends
+	coldplugErr  error
 }
 
 // New prepares a boot. It does not touch the system until Run.

@@ -82,13 +82,16 @@ func (b *Boot) serve(ctx context.Context, f *Failure) (Action, error) {
 	return Reboot, nil
 }
 
-// loadNICs loads the network drivers coldplug found (they are loaded
-// already when coldplug ran; this catches a boot that failed before it).
+// loadNICs waits for the network drivers: the background coldplug, or,
+// for a boot that failed before it started, a coldplug now.
 func (b *Boot) loadNICs() error {
-	if b.index == nil || b.flowDone(StepColdplug) {
+	if b.flowDone(StepColdplug) {
+		return b.waitColdplug()
+	}
+	if b.index == nil {
 		return nil
 	}
-	return b.coldplug(context.Background())
+	return b.coldplugRun(context.Background())
 }
 
 // flowDone reports whether a step succeeded.

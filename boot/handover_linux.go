@@ -18,6 +18,9 @@ import (
 // not return when it succeeds.
 func (b *Boot) handover(ctx context.Context) error {
 	root := b.paths.Sysroot
+	if err := b.waitColdplug(); err != nil {
+		return err
+	}
 	if err := b.bindImage(root); err != nil {
 		return err
 	}

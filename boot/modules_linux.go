@@ -41,16 +41,43 @@ func (b *Boot) loadEarlyModules(ctx context.Context) error {
 // devices (a PCI virtio device gives a virtio device) that need another.
 const coldplugRounds = 6
 
-// coldplug is the "coldplug" step: load the driver of every device that
-// has none, from the modules image's modules.alias (or the cpio's), until
-// no new device appears; set the firmware search path first. A device
-// that no module matches is logged.
+// coldplug is the "coldplug" step: it starts loading, in the background,
+// the driver of every device that has none (coldplugRun) and returns, so
+// that unlocking and mounting the root overlap with it; the handover and
+// the control plane wait for it (waitColdplug). The modules the later
+// steps need themselves (dm-crypt, btrfs) they load themselves, sharing
+// the loader: a module is never loaded twice.
 func (b *Boot) coldplug(ctx context.Context) error {
 	if b.index == nil {
 		b.Log.Printf("coldplug: no module index")
 		return nil
 	}
 	b.setFirmwarePath()
+	done := make(chan struct{})
+	b.coldplugDone = done
+	go func() {
+		start := sinceBoot()
+		b.coldplugErr = b.coldplugRun(ctx)
+		b.Log.Printf("coldplug: finished in %v", (sinceBoot() - start).Round(time.Microsecond))
+		close(done)
+	}()
+	b.Log.Printf("coldplug: started in the background")
+	return nil
+}
+
+// waitColdplug waits for the background coldplug and returns its error.
+func (b *Boot) waitColdplug() error {
+	if b.coldplugDone == nil {
+		return nil
+	}
+	<-b.coldplugDone
+	return b.coldplugErr
+}
+
+// coldplugRun loads the driver of every device that has none, from the
+// modules image's modules.alias (or the cpio's), until no new device
+// appears. A device that no module matches is logged.
+func (b *Boot) coldplugRun(ctx context.Context) error {
 	seen := map[string]bool{}
 	devices := filepath.Join(b.paths.Sys, "devices")
 	var unmatched []Device
