@@ -50,6 +50,7 @@ const (
 	Retry                  // run the flow again from the failed step
 )
 
+// String names the action ("reboot", "power off", "retry").
 func (a Action) String() string {
 	switch a {
 	case Reboot:

@@ -20,7 +20,9 @@ type StepError struct {
 	Err  error
 }
 
+// Error returns "step: error".
 func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
+// Unwrap returns the step's error.
 func (e *StepError) Unwrap() error { return e.Err }
 
 // Flow is the state machine: it runs its steps in order, logs each with

@@ -48,6 +48,7 @@ type PCRMismatch struct {
 	Why      string // a hint: "Secure Boot is off", ...
 }
 
+// String says which PCR differs, with its values and why.
 func (m PCRMismatch) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "PCR %d", m.PCR)
@@ -72,6 +73,7 @@ type PCRMismatchError struct {
 	Err  error // the TPM's error
 }
 
+// Error lists the mismatching PCRs, or the TPM's error when unknown.
 func (e *PCRMismatchError) Error() string {
 	if len(e.PCRs) == 0 {
 		return e.Err.Error()
@@ -83,4 +85,5 @@ func (e *PCRMismatchError) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// Unwrap returns the TPM's error.
 func (e *PCRMismatchError) Unwrap() error { return e.Err }
