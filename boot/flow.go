@@ -22,6 +22,7 @@ type StepError struct {
 
 // Error returns "step: error".
 func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
+
 // Unwrap returns the step's error.
 func (e *StepError) Unwrap() error { return e.Err }
 

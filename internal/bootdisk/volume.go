@@ -53,6 +53,7 @@ func (d *Disk) Install(n int, v *Volume, img string) error {
 type MemDevice struct{ B []byte }
 
 // ReadAt implements io.ReaderAt.
-func (m *MemDevice) ReadAt(p []byte, off int64) (int, error)  { return copy(p, m.B[off:]), nil }
+func (m *MemDevice) ReadAt(p []byte, off int64) (int, error) { return copy(p, m.B[off:]), nil }
+
 // WriteAt implements io.WriterAt.
 func (m *MemDevice) WriteAt(p []byte, off int64) (int, error) { return copy(m.B[off:], p), nil }
