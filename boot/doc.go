@@ -25,7 +25,9 @@
 //  8. coldplug: every unbound device's modalias matched in modules.alias,
 //     loaded concurrently with dependencies and soft dependencies, until no
 //     new device appears; the firmware search path set into the image;
-//     devices no module matches are logged.
+//     devices no module matches are logged. It runs in the background,
+//     overlapping unlock and root; the handover and the control plane wait
+//     for it.
 //
 // Boot mode then runs:
 //
