@@ -53,6 +53,13 @@ func (b *Boot) bindImage(root string) error {
 	return nil
 }
 
+// LeaveInitrd ends the trusted phase without a switch_root: "leave-initrd"
+// into PCR 11 (no signed policy of this UKI holds any more), keys wiped,
+// the TPM closed. Install mode calls it before it hands a console to
+// anything that is not initos' own code (a recovery shell), so that
+// nothing there can unseal a disk key.
+func (b *Boot) LeaveInitrd() error { return b.lock() }
+
 // lock makes the TPM policy unsatisfiable for the rest of the boot and
 // forgets the keys: "leave-initrd" into PCR 11, every volume key wiped
 // (they were after opening; again here for a retried boot), TPM closed.
