@@ -17,6 +17,10 @@ type moduleLoader struct {
 	load func(path string) error // kmod.Load in the initrd; fakes in tests
 	mu   sync.Mutex
 	mods map[string]*moduleState // by module name
+	// gate is held for reading by each load and for writing by TPM policy
+	// sessions (quietTPM): a module load can extend a PCR (IMA), which
+	// makes the TPM refuse a policy session with TPM_RC_PCR_CHANGED.
+	gate sync.RWMutex
 }
 
 type moduleState struct {
@@ -85,7 +89,9 @@ func (l *moduleLoader) once(name, path string) error {
 		<-s.done
 		return s.err
 	}
+	l.gate.RLock()
 	s.err = l.load(path)
+	l.gate.RUnlock()
 	close(s.done)
 	return s.err
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"initos/kmod"
 )
@@ -84,4 +85,28 @@ func countOf(s []string, v string) int {
 		}
 	}
 	return n
+}
+
+// TestModuleLoaderGate: while the gate is held (a TPM policy session), no
+// module load starts.
+func TestModuleLoaderGate(t *testing.T) {
+	ix, err := kmod.Open(fakeModules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := make(chan string, 10)
+	l := newModuleLoader(func(p string) error { loaded <- p; return nil })
+	l.gate.Lock()
+	done := make(chan struct{})
+	go func() { l.loadAll(ix, []string{"fs-x"}); close(done) }()
+	select {
+	case p := <-loaded:
+		t.Fatalf("module %s loaded while the gate was held", p)
+	case <-time.After(100 * time.Millisecond):
+	}
+	l.gate.Unlock()
+	<-done
+	if len(loaded) != 1 {
+		t.Errorf("%d loads after the gate opened, want 1", len(loaded))
+	}
 }

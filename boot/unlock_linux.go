@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	gotpm "github.com/google/go-tpm/tpm2"
+
 	"initos/enroll"
 	"initos/luks2"
 )
@@ -146,13 +148,14 @@ func (b *Boot) readPCRPolicy() (sig, key []byte) {
 
 // unlockVolume unseals v's key and checks its binding to this machine.
 func (b *Boot) unlockVolume(ctx context.Context, v *Volume, sig, key []byte) error {
-	vk, err := b.tpm.UnlockVolume(ctx, v, sig)
+	var vk *luks2.Secret
+	err := b.quietTPM(func() (err error) { vk, err = b.tpm.UnlockVolume(ctx, v, sig); return err })
 	if err != nil {
 		return v.fail(fmt.Errorf("volume %s (%s): %w", v.UUID, v.Device, b.hintSecureBoot(err)))
 	}
 	v.key = vk
 	b.Log.Printf("unlock: volume %s: the TPM unsealed its key, checking its binding", v.UUID)
-	if err := b.tpm.VerifyBinding(v, vk, sig, key); err != nil {
+	if err := b.quietTPM(func() error { return b.tpm.VerifyBinding(v, vk, sig, key) }); err != nil {
 		if !(b.Config.Unlock.AllowUnbound && errors.Is(err, ErrUnbound)) {
 			v.wipe()
 			return v.fail(fmt.Errorf("volume %s (%s): %w", v.UUID, v.Device, err))
@@ -162,6 +165,25 @@ func (b *Boot) unlockVolume(ctx context.Context, v *Volume, sig, key []byte) err
 	v.State = VolumeUnlocked
 	b.Log.Printf("unlock: volume %s: bound to this machine", v.UUID)
 	return nil
+}
+
+// quietTPM runs fn, which uses a TPM policy session, with no module load
+// in flight (the background coldplug waits), and again when the TPM says
+// a PCR changed during the session (TPM_RC_PCR_CHANGED: an extend from
+// elsewhere, IMA measuring a module say).
+func (b *Boot) quietTPM(fn func() error) error {
+	if b.mods != nil {
+		b.mods.gate.Lock()
+		defer b.mods.gate.Unlock()
+	}
+	var err error
+	for try := 0; try < 4; try++ {
+		if err = fn(); !errors.Is(err, gotpm.TPMRCPCRChanged) {
+			return err
+		}
+		b.Log.Printf("unlock: a PCR changed during the TPM session: again")
+	}
+	return err
 }
 
 // ErrUnbound reports a volume without an InitOS binding token.
