@@ -10,7 +10,7 @@ import (
 
 	"initos/bootconfig"
 	"initos/internal/bootdisk"
-	"initos/internal/bootdisk/report"
+	rootreport "initos/internal/bootdisk/report"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
 )
@@ -95,7 +95,7 @@ func newBootBench(b *testing.B) *bootBench {
 	bb.disk = &bootdisk.Disk{Path: bb.m.DiskPath(0), Parts: bb.disk.Parts}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	plan := report.EnrollPlan{Volumes: []report.EnrollVolume{{Device: "/dev/vda3", Pass: string(vol.Pass), Bind: true}}}
+	plan := rootreport.EnrollPlan{Volumes: []rootreport.EnrollVolume{{Device: "/dev/vda3", Pass: string(vol.Pass), Bind: true}}}
 	if res, err := bootdisk.Enroll(ctx, bb.m, bb.disk, 1, k, plan, sb); err != nil {
 		if res != nil {
 			b.Logf("console:\n%s", res.Console)
@@ -131,7 +131,7 @@ func (bb *bootBench) makeDisk(b *testing.B, dir string, vol *bootdisk.Volume, ke
 		b.Fatal(err)
 	}
 	root := filepath.Join(dir, "root.btrfs")
-	spec := bootdisk.RootSpec{Files: bootdisk.RootFiles(init, map[string][]byte{report.ConfigPath: []byte(`{"name":"bench"}`)})}
+	spec := bootdisk.RootSpec{Files: bootdisk.RootFiles(init, map[string][]byte{rootreport.ConfigPath: []byte(`{"name":"bench"}`)})}
 	if err := bootdisk.BuildRoot(context.Background(), []string{root}, 64, spec); err != nil {
 		b.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func (bb *bootBench) bootOnce(b *testing.B, uki []byte) time.Duration {
 	if err != nil {
 		b.Fatalf("boot: %v\n%s", err, res.Console)
 	}
-	r, err := report.Find(res.Console)
+	r, err := rootreport.Find(res.Console)
 	if err != nil {
 		b.Fatalf("%v\nconsole:\n%s", err, res.Console)
 	}
