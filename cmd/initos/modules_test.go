@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,7 @@ func TestModulesPack(t *testing.T) {
 		t.Errorf("module in the image = %q", got)
 	}
 	text := mustRun(t, "modules", "pack", "--kernel-dir", kdir, "-o", want)
-	for _, line := range []string{"Kernel release:  \t6.1.0-cli", "Root hash:       \t" + j.RootHash, "Hash offset:     \t" + itoa64(j.HashOffset)} {
+	for _, line := range []string{"Kernel release:  \t6.1.0-cli", "Root hash:       \t" + j.RootHash, "Hash offset:     \t" + strconv.FormatInt(j.HashOffset, 10)} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("modules pack printed\n%s\nwant %q (and the same root hash as before)", text, line)
 		}

@@ -71,7 +71,7 @@ func sqfsBuild(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	res, err := buildImage(ctx, pos[0], pos[1], opts, progressFor(stderr, f.prog, pos[0]))
+	res, err := buildImage(ctx, pos[0], pos[1], opts, sqfsProgress(stderr, f.prog, pos[0]))
 	if err != nil {
 		return fmt.Errorf("sqfs build %s: %w", pos[1], err)
 	}
@@ -85,7 +85,7 @@ func (f *sqfsBuildFlags) options(fs *flag.FlagSet) (squashfs.Options, error) {
 	if err != nil {
 		return o, usageError(fs, "--comp: %v", err)
 	}
-	bs, err := parseSize(f.blockSize)
+	bs, err := parseBlockSize(f.blockSize)
 	if err == nil && (bs < squashfs.MinBlockSize || bs > squashfs.MaxBlockSize || bs&(bs-1) != 0) {
 		err = fmt.Errorf("not a power of two from 4K to 1M")
 	}
@@ -114,8 +114,8 @@ func (f *sqfsBuildFlags) options(fs *flag.FlagSet) (squashfs.Options, error) {
 	return o, nil
 }
 
-// parseSize parses a byte count with an optional K or M suffix.
-func parseSize(s string) (int64, error) {
+// parseBlockSize parses a byte count with an optional K or M suffix.
+func parseBlockSize(s string) (int64, error) {
 	mult := int64(1)
 	switch {
 	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
@@ -198,10 +198,10 @@ func sourceAdder(source string, opts *squashfs.Options, bar *progress.Bar) (func
 	}, nil
 }
 
-// progressFor returns a bar for a build of source when stderr is a
+// sqfsProgress returns a bar for a build of source when stderr is a
 // terminal: the content size of a directory (one walk), the size of a
 // tar file, unknown for standard input.
-func progressFor(stderr io.Writer, enabled bool, source string) *progress.Bar {
+func sqfsProgress(stderr io.Writer, enabled bool, source string) *progress.Bar {
 	if !enabled || !progress.IsTerminal(stderr) {
 		return nil
 	}
