@@ -60,6 +60,10 @@ type Options struct {
 	// the layers of an OCI image (squashfs.TarEntry). Release is required;
 	// Result.Modules and Result.Firmware stay 0.
 	Add func(w *squashfs.Writer) error
+	// AddRelease is Add for callers that learn the release only from what
+	// they add (a host image's layers, read once): it returns the release
+	// the image is for, and Release is ignored. Set Add or AddRelease.
+	AddRelease func(w *squashfs.Writer) (release string, err error)
 }
 
 // Result describes a written modules image: what the UKI's initrd
@@ -98,8 +102,12 @@ func Build(ctx context.Context, out io.WriterAt, opts Options) (*Result, error) 
 	res := &Result{Release: rel, FileName: FileName(rel)}
 	if err := add(w, opts, res); err != nil {
 		w.Abort()
+		if rel == "" {
+			return nil, fmt.Errorf("modules image: %w", err)
+		}
 		return nil, fmt.Errorf("modules image %s: %w", rel, err)
 	}
+	rel = res.Release
 	img, err := w.Finish()
 	if err != nil {
 		return nil, fmt.Errorf("modules image %s: %w", rel, err)
@@ -130,6 +138,9 @@ func BuildFile(ctx context.Context, path string, opts Options) (*Result, error) 
 
 // release checks the kernel directory and returns the release name.
 func release(opts Options) (string, error) {
+	if opts.AddRelease != nil {
+		return "", nil // named by AddRelease
+	}
 	if opts.Add != nil {
 		if err := checkRelease(opts.Release); err != nil {
 			return "", err
@@ -162,6 +173,14 @@ func add(w *squashfs.Writer, opts Options, res *Result) error {
 		if err := w.Add(squashfs.Entry{Path: d, Mode: fs.ModeDir | 0o755, ModTime: opts.Squashfs.Epoch}, nil); err != nil {
 			return err
 		}
+	}
+	if opts.AddRelease != nil {
+		rel, err := opts.AddRelease(w)
+		if err != nil {
+			return err
+		}
+		res.Release, res.FileName = rel, FileName(rel)
+		return checkRelease(rel)
 	}
 	if opts.Add != nil {
 		return opts.Add(w)
