@@ -26,8 +26,8 @@ func (b *builder) manifest(kpath string, linux, rd []byte, cfg *bootconfig.Confi
 		},
 		Initrd: InitrdInfo{SHA256: sum(rd), Size: int64(len(rd)), Compression: "zstd-best", EarlyModules: cfg.EarlyModules,
 			SecurityVersion: cfg.SecurityVersion, BuildID: cfg.BuildID},
-		UKI: UKIInfo{File: UKIFile, Cmdline: b.opts.Cmdline, Signed: b.opts.SigningKey != nil, PCRPolicy: b.opts.PCRKey != nil},
-		Inputs: InputsInfo{InitosInitSHA256: sum(b.in.init), StubSHA256: sum(b.in.stub), Epoch: b.epoch()},
+		UKI:            UKIInfo{File: UKIFile, Cmdline: b.opts.Cmdline, Signed: b.opts.SigningKey != nil, PCRPolicy: b.opts.PCRKey != nil},
+		Inputs:         InputsInfo{InitosInitSHA256: sum(b.in.init), StubSHA256: sum(b.in.stub), Epoch: b.epoch()},
 		SkippedKernels: b.r.others(b.mod.Release),
 	}
 	if m.SkippedKernels == nil {
@@ -52,4 +52,3 @@ func hashFile(f *os.File) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
