@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -172,4 +171,3 @@ func TestBuildReproducible(t *testing.T) {
 	}
 }
 
-var _ = os.ReadFile
