@@ -170,4 +170,3 @@ func TestBuildReproducible(t *testing.T) {
 		}
 	}
 }
-

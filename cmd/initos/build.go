@@ -27,10 +27,10 @@ func init() {
 // buildFlags are the flags of `initos build`.
 type buildFlags struct {
 	from, keys, pcrKey, cmdline, kernel, init, stub, config, buildID, platform, out string
-	secVersion                                                                     uint64
-	level                                                                          int
-	modules                                                                        initrdListFlag
-	asJSON, progress                                                               bool
+	secVersion                                                                      uint64
+	level                                                                           int
+	modules                                                                         initrdListFlag
+	asJSON, progress                                                                bool
 }
 
 func (f *buildFlags) define(fs *flag.FlagSet) {
