@@ -49,3 +49,14 @@ func options(t testing.TB, src string) Options {
 type x509Cert = x509.Certificate
 
 func initramfsReader(b []byte) *initramfs.Reader { return initramfs.NewReader(bytes.NewReader(b)) }
+
+// readKeysCert returns the test db certificate, PEM.
+func readKeysCert(t testing.TB) []byte {
+	dir := t.TempDir()
+	bt.WriteKeys(t, dir)
+	b, err := os.ReadFile(filepath.Join(dir, "db.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
