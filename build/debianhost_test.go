@@ -109,4 +109,3 @@ func imageTrees(t *testing.T, src, rel string) map[string]int64 {
 	}
 	return out
 }
-
