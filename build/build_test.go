@@ -69,16 +69,16 @@ func TestBuildFromImage(t *testing.T) {
 	}
 	got := tree(t, out["modules-"+rel10+".sqfs"], m.ModulesImage.DataSize)
 	want := map[string]string{
-		".": "dir", "modules": "dir", "modules/" + rel10: "dir",
-		"modules/" + rel10 + "/modules.dep":   "kernel/fs/vfat.ko: kernel/fs/fat.ko\nkernel/fs/fat.ko:\nkernel/drivers/old.ko:\nkernel/lib/gone/x.ko:\n",
-		"modules/" + rel10 + "/modules.alias": "alias fs-vfat vfat\n",
-		"modules/" + rel10 + "/kernel":        "dir", "modules/" + rel10 + "/kernel/fs": "dir",
-		"modules/" + rel10 + "/kernel/fs/vfat.ko": "vfat v2", "modules/" + rel10 + "/kernel/fs/fat.ko": "fat",
-		"modules/" + rel10 + "/kernel/fs/link.ko": "-> fat.ko",
-		"modules/" + rel10 + "/kernel/drivers":    "dir", "modules/" + rel10 + "/kernel/lib": "dir",
-		"modules/" + rel10 + "/kernel/lib/gone": "dir",
-		"firmware":                              "dir", "firmware/a": "dir", "firmware/b": "dir",
-		"firmware/a/fw.bin": "firmware", "firmware/a/fw-link.bin": "firmware",
+		".": "dir", "lib": "dir", "lib/modules": "dir", "lib/modules/" + rel10: "dir",
+		"lib/modules/" + rel10 + "/modules.dep":   "kernel/fs/vfat.ko: kernel/fs/fat.ko\nkernel/fs/fat.ko:\nkernel/drivers/old.ko:\nkernel/lib/gone/x.ko:\n",
+		"lib/modules/" + rel10 + "/modules.alias": "alias fs-vfat vfat\n",
+		"lib/modules/" + rel10 + "/kernel":        "dir", "lib/modules/" + rel10 + "/kernel/fs": "dir",
+		"lib/modules/" + rel10 + "/kernel/fs/vfat.ko": "vfat v2", "lib/modules/" + rel10 + "/kernel/fs/fat.ko": "fat",
+		"lib/modules/" + rel10 + "/kernel/fs/link.ko": "-> fat.ko",
+		"lib/modules/" + rel10 + "/kernel/drivers":    "dir", "lib/modules/" + rel10 + "/kernel/lib": "dir",
+		"lib/modules/" + rel10 + "/kernel/lib/gone": "dir",
+		"lib/firmware": "dir", "lib/firmware/a": "dir", "lib/firmware/b": "dir",
+		"lib/firmware/a/fw.bin": "firmware", "lib/firmware/a/fw-link.bin": "firmware",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("modules image tree:\n got %v\nwant %v", got, want)

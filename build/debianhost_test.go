@@ -13,6 +13,7 @@ import (
 	"initos/image"
 	"initos/images/imagestest"
 	"initos/internal/testenv"
+	"initos/modimage"
 	"initos/squashfs"
 )
 
@@ -98,10 +99,10 @@ func imageTrees(t *testing.T, src, rel string) map[string]int64 {
 				rest, ok := strings.CutPrefix(p, tr.from+"/")
 				switch {
 				case !ok:
-				case tr.to == "firmware":
-					out["firmware/"+rest] = h.Size
+				case tr.to == modimage.FirmwareDir:
+					out[modimage.FirmwareDir+"/"+rest] = h.Size
 				case strings.HasPrefix(rest, rel+"/") && !isKernelPath(p) && rest != rel+"/build" && rest != rel+"/source":
-					out["modules/"+rest] = h.Size
+					out[modimage.ModulesDir+"/"+rest] = h.Size
 				}
 			}
 		}

@@ -15,17 +15,20 @@ import (
 	"initos/verity"
 )
 
-// Layout of the image, shared with the initrd that mounts it.
+// Layout of the image, shared with the initrd that mounts it (package
+// boot: ImageModulesDir, ImageFirmwareDir): the image's root mirrors a
+// root filesystem's, so that the initrd binds its lib/modules/<release>
+// and lib/firmware onto the same paths of the host root.
 const (
-	// MountPoint is where the initrd mounts the image (read-only, through
-	// dm-verity): the kernel then finds firmware in /lib/firmware, its
-	// default search path, and modules sit in /lib/modules/<release>.
-	MountPoint = "/lib"
+	// MountPoint is where initos-init mounts the image (read-only,
+	// through dm-verity); it points the kernel's firmware loader at
+	// MountPoint/lib/firmware.
+	MountPoint = "/run/initos/modules"
 	// ModulesDir holds one directory per kernel release: the kernel's
 	// /lib/modules/<release> (kernel/, updates/, modules.dep, ...).
-	ModulesDir = "modules"
+	ModulesDir = "lib/modules"
 	// FirmwareDir holds the firmware tree (/lib/firmware).
-	FirmwareDir = "firmware"
+	FirmwareDir = "lib/firmware"
 )
 
 // FileName is the image's name on the ESP for a kernel release:
@@ -33,7 +36,7 @@ const (
 func FileName(release string) string { return "modules-" + release + ".sqfs" }
 
 // ModulesPath is the image path of a release's module directory
-// ("modules/<release>"); the initrd opens it with kmod.Open.
+// ("lib/modules/<release>"); the initrd opens it with kmod.Open.
 func ModulesPath(release string) string { return ModulesDir + "/" + release }
 
 // Options describe a modules image.
@@ -169,7 +172,7 @@ func checkRelease(rel string) error {
 
 // add adds the directories and the two trees.
 func add(w *squashfs.Writer, opts Options, res *Result) error {
-	for _, d := range []string{"", ModulesDir} {
+	for _, d := range []string{"", "lib", ModulesDir} {
 		if err := w.Add(squashfs.Entry{Path: d, Mode: fs.ModeDir | 0o755, ModTime: opts.Squashfs.Epoch}, nil); err != nil {
 			return err
 		}
