@@ -11,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"initos/bootconfig"
 	"initos/build"
 	"initos/images/imagestest"
 	"initos/internal/bootdisk"
-	bt "initos/internal/buildtest"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
 )
@@ -36,24 +34,8 @@ func TestVMBuild(t *testing.T) {
 	}
 	src := imagestest.Build(t, "debianhost")
 	sb := bootdisk.Snakeoil(t)
-	bin, err := bootdisk.InitosInit()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	init := filepath.Join(dir, "initos-init")
-	if err := os.WriteFile(init, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := bootconfig.New()
-	cfg.FailureTimeoutSec = 1
-	opts := build.Options{Source: src, OutDir: filepath.Join(dir, "out"), Init: init, Cmdline: "console=ttyS0 panic=-1 no_timer_check",
-		Modules: bootdisk.VMModules, Config: cfg, SigningKey: sb.Key, SigningCert: sb.Cert, PCRKey: bootdisk.PCRKey(), Epoch: bt.Time}
-	m, err := build.Build(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := bt.ReadOut(t, opts.OutDir)
+	m, out := buildForVM(t, src, dir, sb, "console=ttyS0 panic=-1 no_timer_check")
 	disk, err := bootdisk.NewDisk(filepath.Join(dir, "disk.img"), []bootdisk.Part{{Name: "InitOS ESP A", Type: bootdisk.TypeESP, MiB: 200}})
 	if err != nil {
 		t.Fatal(err)
