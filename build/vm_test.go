@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"initos/build"
+	"initos/bootconfig"
 	"initos/images/imagestest"
 	"initos/internal/bootdisk"
+	bt "initos/internal/buildtest"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
 )
@@ -62,6 +64,28 @@ func TestVMBuild(t *testing.T) {
 		t.Fatalf("console lacks %q:\n%s", want, res.Console)
 	}
 	t.Logf("boot took %v", res.Elapsed.Round(time.Second))
+}
+
+// buildForVM builds src with the snakeoil db key, the bootdisk PCR key,
+// the real initos-init and the early modules a q35 VM needs.
+func buildForVM(t *testing.T, src, dir string, sb *bootdisk.SecureBootKey, cmdline string) (*build.Manifest, map[string][]byte) {
+	bin, err := bootdisk.InitosInit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(dir, "initos-init")
+	if err := os.WriteFile(init, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := bootconfig.New()
+	cfg.FailureTimeoutSec = 1
+	opts := build.Options{Source: src, OutDir: filepath.Join(dir, "out"), Init: init, Cmdline: cmdline,
+		Modules: bootdisk.VMModules, Config: cfg, SigningKey: sb.Key, SigningCert: sb.Cert, PCRKey: bootdisk.PCRKey(), Epoch: bt.Time}
+	m, err := build.Build(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, bt.ReadOut(t, opts.OutDir)
 }
 
 // scaled multiplies a VM timeout by $INITOS_VMTEST_TIMEOUT_SCALE.
