@@ -1,0 +1,244 @@
+package install
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path"
+
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem/fat12"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
+	"initos/authenticode"
+	"initos/pecoff"
+)
+
+// ESPFile is a file the installer puts on every ESP.
+type ESPFile struct {
+	Path string // on the ESP: "/EFI/Linux/initos.efi"
+	Src  string // the file to copy
+	Size int64
+	Sum  [32]byte // SHA-256 of the content
+	// Check verifies the content read back from the ESP (Authenticode,
+	// verity), after its size and SHA-256 matched.
+	Check func(r io.ReaderAt, size int64) error
+}
+
+// espFiles lists the ESP content of the artifacts: the UKI as
+// EFI/BOOT/BOOTX64.EFI (BOOTAA64.EFI on arm64) and EFI/Linux/initos.efi,
+// and the modules image as initos/modules-<release>.sqfs.
+func (a *Artifacts) espFiles() []ESPFile {
+	uki := func(p string) ESPFile {
+		return ESPFile{Path: p, Src: a.UKIPath, Size: a.UKISize, Sum: a.UKISum, Check: a.checkUKI}
+	}
+	return []ESPFile{
+		uki("/EFI/BOOT/BOOT" + a.Arch + ".EFI"),
+		uki("/EFI/Linux/initos.efi"),
+		{Path: "/initos/" + a.ModulesName, Src: a.ModulesPath, Size: a.ModulesSize, Sum: a.ModulesSum, Check: a.checkModules},
+	}
+}
+
+// checkUKI verifies a UKI read back: its Authenticode signature against
+// the trusted certificates.
+func (a *Artifacts) checkUKI(r io.ReaderAt, size int64) error {
+	b := make([]byte, size)
+	if _, err := r.ReadAt(b, 0); err != nil && err != io.EOF {
+		return err
+	}
+	img, err := pecoff.Parse(b)
+	if err != nil {
+		return err
+	}
+	_, err = authenticode.Verify(img, a.Trusted)
+	return err
+}
+
+// checkModules verifies a modules image read back against the expected
+// verity root hash: every data and hash block.
+func (a *Artifacts) checkModules(r io.ReaderAt, _ int64) error {
+	return a.Verity.Verify(r, r)
+}
+
+// espLabel is the FAT volume label of ESP n.
+func espLabel(n int) string { return fmt.Sprintf("INITOS_%c", 'A'+n-1) }
+
+// openFAT opens a FAT32 filesystem at off/size of dev for go-diskfs.
+func openFAT(dev *os.File, off, size int64, sectorSize int, create bool, label string) (*fat32.FileSystem, error) {
+	b := file.New(dev, false)
+	if create {
+		return fat32.Create(b, size, off, int64(sectorSize), label, false)
+	}
+	return fat32.Read(b, size, off, int64(sectorSize))
+}
+
+// formatESP makes a FAT32 filesystem in off/size of dev and writes the
+// files, each whole: its clusters are allocated in one go (one FAT
+// update) and the content is written straight into their disk ranges.
+func formatESP(dev *os.File, off, size int64, sectorSize int, label string, files []ESPFile) error {
+	if err := zeroRange(dev, off, min(size, probeSpan)); err != nil {
+		return fmt.Errorf("clear old signatures: %w", err)
+	}
+	fsys, err := openFAT(dev, off, size, sectorSize, true, label)
+	if err != nil {
+		return fmt.Errorf("make FAT32: %w", err)
+	}
+	for _, f := range files {
+		if err := putFile(fsys, dev, f); err != nil {
+			return fmt.Errorf("write %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+func zeroRange(dev *os.File, off, n int64) error {
+	_, err := dev.WriteAt(make([]byte, n), off)
+	return err
+}
+
+// putFile writes one file: the directories, a one-byte write at its last
+// offset (go-diskfs allocates every cluster and writes the FAT once),
+// then the content into the clusters' disk ranges.
+func putFile(fsys *fat32.FileSystem, dev *os.File, f ESPFile) error {
+	if err := fsys.Mkdir(path.Dir(f.Path)); err != nil {
+		return fmt.Errorf("mkdir %s: %w", path.Dir(f.Path), err)
+	}
+	h, err := fsys.OpenFile(f.Path, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
+	if err != nil {
+		return err
+	}
+	fl, ok := h.(*fat12.File)
+	if !ok {
+		return fmt.Errorf("go-diskfs returned a %T, not a FAT file", h)
+	}
+	if f.Size == 0 {
+		return nil
+	}
+	if _, err := fl.Seek(f.Size-1, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := fl.Write([]byte{0}); err != nil {
+		return fmt.Errorf("allocate %d bytes: %w", f.Size, err)
+	}
+	ranges, err := fl.GetDiskRanges()
+	if err != nil {
+		return err
+	}
+	src, err := os.Open(f.Src)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return copyRanges(dev, fsys.Start(), ranges, src, f.Size)
+}
+
+// copyRanges copies size bytes from src into the disk ranges.
+func copyRanges(dev *os.File, base int64, ranges []fat12.DiskRange, src io.Reader, size int64) error {
+	buf := make([]byte, 4<<20)
+	left := size
+	for _, r := range ranges {
+		pos, end := base+int64(r.Offset), base+int64(r.Offset)+min(int64(r.Length), left)
+		for pos < end {
+			n, err := io.ReadFull(src, buf[:min(int64(len(buf)), end-pos)])
+			if err != nil {
+				return fmt.Errorf("read the source: %w", err)
+			}
+			if _, err := dev.WriteAt(buf[:n], pos); err != nil {
+				return err
+			}
+			pos += int64(n)
+			left -= int64(n)
+		}
+	}
+	if left != 0 {
+		return fmt.Errorf("the clusters hold %d bytes fewer than the file", left)
+	}
+	return nil
+}
+
+// checkESP reads the ESP back and verifies every file: present, its size,
+// its SHA-256, then its own Check.
+func checkESP(dev *os.File, off, size int64, sectorSize int, files []ESPFile) error {
+	fsys, err := openFAT(dev, off, size, sectorSize, false, "")
+	if err != nil {
+		return fmt.Errorf("read FAT32: %w", err)
+	}
+	for _, f := range files {
+		if err := checkFile(fsys, dev, f); err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+func checkFile(fsys *fat32.FileSystem, dev *os.File, f ESPFile) error {
+	h, err := fsys.OpenFile(f.Path, os.O_RDONLY)
+	if err != nil {
+		return fmt.Errorf("missing: %w", err)
+	}
+	fl := h.(*fat12.File)
+	st, _ := fl.Stat()
+	if st.Size() != f.Size {
+		return fmt.Errorf("size %d, want %d", st.Size(), f.Size)
+	}
+	ranges, err := fl.GetDiskRanges()
+	if err != nil {
+		return err
+	}
+	r := &rangeReader{dev: dev, base: fsys.Start(), ranges: ranges, size: f.Size}
+	sum := sha256.New()
+	if _, err := io.Copy(sum, io.NewSectionReader(r, 0, f.Size)); err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	if got := sum.Sum(nil); !bytes.Equal(got, f.Sum[:]) {
+		return fmt.Errorf("content differs from %s (SHA-256 %x, want %x)", f.Src, got, f.Sum)
+	}
+	if f.Check != nil {
+		if err := f.Check(r, f.Size); err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+	}
+	return nil
+}
+
+// rangeReader reads a file through its cluster ranges on the device.
+type rangeReader struct {
+	dev    io.ReaderAt
+	base   int64
+	ranges []fat12.DiskRange
+	size   int64
+}
+
+func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	short := int64(len(p)) > r.size-off
+	if short {
+		p = p[:r.size-off]
+	}
+	n := 0
+	for _, rg := range r.ranges {
+		l := int64(rg.Length)
+		if off >= l {
+			off -= l
+			continue
+		}
+		if n == len(p) {
+			break
+		}
+		want := min(int64(len(p)-n), l-off)
+		m, err := r.dev.ReadAt(p[n:n+int(want)], r.base+int64(rg.Offset)+off)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		off = 0
+	}
+	if n < len(p) || short {
+		return n, io.EOF
+	}
+	return n, nil
+}
