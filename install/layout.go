@@ -34,8 +34,8 @@ const gptEntries = 128 * 128
 type Partition struct {
 	Number  int    `json:"number"`
 	Name    string `json:"name"`
-	Type    string `json:"type"` // type GUID, upper case
-	GUID    string `json:"guid"` // unique partition GUID, upper case
+	Type    string `json:"type"`    // type GUID, upper case
+	GUID    string `json:"guid"`    // unique partition GUID, upper case
 	Start   uint64 `json:"start"`   // first LBA
 	Sectors uint64 `json:"sectors"` // size in logical sectors
 }

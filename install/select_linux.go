@@ -47,11 +47,11 @@ func bootPartUUID(efi efivar.Store) string {
 
 // resolveDisk turns a disk argument into a kernel name.
 func (s System) resolveDisk(arg string) (string, error) {
-	if strings.HasPrefix(arg, "/dev/") {
+	if strings.HasPrefix(arg, s.Dev+"/") {
 		if p, err := filepath.EvalSymlinks(arg); err == nil {
 			return s.wholeDiskName(arg, filepath.Base(p))
 		}
-		if id, ok := strings.CutPrefix(arg, "/dev/disk/by-id/"); ok {
+		if id, ok := strings.CutPrefix(arg, filepath.Join(s.Dev, "disk", "by-id")+"/"); ok {
 			return s.diskByID(arg, id)
 		}
 		return "", fmt.Errorf("disk %s: no such device", arg)
