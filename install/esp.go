@@ -90,6 +90,9 @@ func formatESP(dev *os.File, off, size int64, sectorSize int, label string, file
 			return fmt.Errorf("write %s: %w", f.Path, err)
 		}
 	}
+	if err := fixFAT(dev, dev, off); err != nil {
+		return fmt.Errorf("fix up FAT32: %w", err)
+	}
 	return nil
 }
 

@@ -73,21 +73,43 @@ func zeroEnds(f *os.File, size int64) error {
 }
 
 // rereadPartitions makes the kernel's partitions of the disk match its
-// table: BLKRRPART, or, when the kernel refuses (EBUSY: some partition is
-// open), BLKPG deletes and adds of the planned partitions. No udev: the
-// nodes come from devtmpfs, or mknod when there is none.
+// table: BLKRRPART, and when the kernel then does not show the planned
+// partitions (EBUSY because a partition is open, or a kernel without GPT
+// support, like the CI host's), BLKPG deletes and adds them one by one.
+// No udev: the nodes come from devtmpfs, or mknod when there is none.
 func (s System) rereadPartitions(ctx context.Context, d *PlannedDisk) error {
 	f, err := os.OpenFile(d.Path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", d.Path, err)
 	}
 	defer f.Close()
-	if err := ioctlRetry(f, unix.BLKRRPART, 0); err != nil {
+	rrErr := ioctlRetry(f, unix.BLKRRPART, 0)
+	if rrErr != nil || !s.partitionsMatch(d) {
 		if err := s.blkpgAll(f, d); err != nil {
-			return fmt.Errorf("reread the partitions of %s: BLKRRPART: busy, and BLKPG: %w", d.Path, err)
+			return fmt.Errorf("reread the partitions of %s: BLKRRPART: %v; BLKPG: %w", d.Path, rrErr, err)
 		}
 	}
 	return s.waitPartitions(ctx, d)
+}
+
+// partitionsMatch reports whether the kernel shows exactly the planned
+// partitions (number, start, size).
+func (s System) partitionsMatch(d *PlannedDisk) bool {
+	for n := 1; n <= 16; n++ {
+		p, name := d.Layout.Part(n), s.partitionName(d.Name, n)
+		if p == nil || name == "" {
+			if (p == nil) != (name == "") {
+				return false
+			}
+			continue
+		}
+		off, size := d.Layout.Offset(p)
+		dir := filepath.Join(s.Sys, "block", d.Name, name)
+		if attrInt(dir, "start")*512 != off || attrInt(dir, "size")*512 != size {
+			return false
+		}
+	}
+	return true
 }
 
 // ioctlRetry issues a no-argument ioctl, retrying EBUSY a few times
