@@ -181,7 +181,10 @@ func (fx *fixture) config(disks ...string) *Config {
 		SecureBoot: SecureBootConfig{Keys: fx.Keys}, ESPSize: 40 << 20, MinRootSize: 200 << 20}
 }
 
-// hashFile returns the SHA-256 of a file or block device.
+// hashFile returns a SHA-256 digest of a file or block device: of the
+// offset and content of every 1 MiB chunk that is not all zeros (the same
+// digest as of the whole content, for content of the same size, and far
+// cheaper on mostly empty test disks).
 func hashFile(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
@@ -190,8 +193,20 @@ func hashFile(t testing.TB, path string) string {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
+	buf, zero := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; off += int64(len(buf)) {
+		n, err := io.ReadFull(f, buf)
+		if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
+			fmt.Fprintf(h, "%d:%d:", off, n)
+			h.Write(buf[:n])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			fmt.Fprintf(h, "size %d", off+int64(n))
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
