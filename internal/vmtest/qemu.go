@@ -61,12 +61,8 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
-	for _, d := range m.disks {
-		drive := fmt.Sprintf("file=%s,format=%s,if=virtio", d.Path, diskFormat(d.Path))
-		if d.ReadOnly {
-			drive += ",readonly=on"
-		}
-		args = append(args, "-drive", drive)
+	for i, d := range m.disks {
+		args = append(args, diskArgs(i, d)...)
 	}
 	if spec.Kernel != "" {
 		args = append(args, "-kernel", spec.Kernel, "-append", spec.Cmdline)
@@ -75,6 +71,20 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 		}
 	}
 	return append(args, spec.QEMUArgs...)
+}
+
+// diskArgs attaches a virtio disk; one with a serial needs the -device
+// form (-drive if=virtio takes no serial).
+func diskArgs(i int, d Disk) []string {
+	drive := fmt.Sprintf("file=%s,format=%s", d.Path, diskFormat(d.Path))
+	if d.ReadOnly {
+		drive += ",readonly=on"
+	}
+	if d.Serial == "" {
+		return []string{"-drive", drive + ",if=virtio"}
+	}
+	id := fmt.Sprintf("disk%d", i)
+	return []string{"-drive", drive + ",if=none,id=" + id, "-device", "virtio-blk-pci,drive=" + id + ",serial=" + d.Serial}
 }
 
 func firmwareArgs(fw *Firmware, vars string) []string {

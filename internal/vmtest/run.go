@@ -107,6 +107,11 @@ type BootFunc func(kernel, initrd, cmdline string) (BootSpec, error)
 // RunBoot is Run with the boot made by boot (nil: a direct kernel boot).
 func (vm *VM) RunBoot(t *testing.T, run string, boot BootFunc) {
 	t.Helper()
+	vm.runBoot(t, run, boot, false)
+}
+
+func (vm *VM) runBoot(t *testing.T, run string, boot BootFunc, cut bool) {
+	t.Helper()
 	vm.boots++
 	bootDir := filepath.Join(vm.dir, fmt.Sprintf("run%d", vm.boots))
 	if err := os.MkdirAll(bootDir, 0o755); err != nil {
@@ -130,9 +135,16 @@ func (vm *VM) RunBoot(t *testing.T, run string, boot BootFunc) {
 	cw := &consoleWatch{t: t, verbose: os.Getenv(envVerbose) == "1", onExit: func() {
 		time.AfterFunc(exitGrace, func() { stop(errNoEnd) })
 	}}
+	if cut {
+		cw.onCut = func() { stop(errPowerCut) }
+	}
 	spec.Console = cw
 	res, err := vm.Machine.Boot(ctx, spec)
 	cw.flush()
+	if cut {
+		vm.reportCut(t, res, err, cw)
+		return
+	}
 	vm.report(t, res, err, cw)
 }
 
@@ -256,6 +268,8 @@ type consoleWatch struct {
 	uptime  string    // guest uptime printed with the marker
 	onExit  func()    // called once when the exit marker arrives
 	exited  bool
+	onCut   func() // called once when the power cut marker arrives
+	cut     bool
 }
 
 func (w *consoleWatch) Write(p []byte) (int, error) {
@@ -276,6 +290,10 @@ func (w *consoleWatch) line(s string) {
 	if i := strings.Index(s, plan.StartMarker); i >= 0 && w.started.IsZero() {
 		w.started = time.Now()
 		w.uptime = strings.TrimPrefix(strings.TrimSpace(s[i+len(plan.StartMarker):]), "uptime=")
+	}
+	if strings.Contains(s, plan.PowerCutMarker) && !w.cut && w.onCut != nil {
+		w.cut = true
+		w.onCut()
 	}
 	if strings.Contains(s, plan.ExitMarker) && !w.exited {
 		w.exited = true
