@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Firmware is a UEFI firmware: a read-only pflash code image and the
@@ -76,7 +77,8 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 // diskArgs attaches a virtio disk; one with a serial needs the -device
 // form (-drive if=virtio takes no serial).
 func diskArgs(i int, d Disk) []string {
-	drive := fmt.Sprintf("file=%s,format=%s", d.Path, diskFormat(d.Path))
+	// qemu option values escape a comma by doubling it.
+	drive := fmt.Sprintf("file=%s,format=%s", strings.ReplaceAll(d.Path, ",", ",,"), diskFormat(d.Path))
 	if d.ReadOnly {
 		drive += ",readonly=on"
 	}
