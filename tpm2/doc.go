@@ -18,7 +18,12 @@
 //   - Sealing (Seal/Unseal): the storage primary key is created from the
 //     same template systemd 252 uses (ECC P-256, AES-128-CFB, restricted
 //     decrypt, empty unique; RSA-2048 as the fallback), under the owner
-//     hierarchy, so the primary is reproducible and interoperable. The secret
+//     hierarchy, so the primary is reproducible and interoperable; its name,
+//     computed from the public area it returns, is pinned in the token at
+//     sealing and checked before unsealing (ErrPrimaryMismatch), and the
+//     unseal session is salted to that verified key. Tokens of systemd
+//     254+ name a persistent SRK instead ("tpm2_srk", a serialized
+//     ESYS_TR: ParseSRK); those are read and written too. The secret
 //     is a keyed-hash object whose policy is, in this order (TPM 2.0 Part 3,
 //     23): optional PolicyAuthorize over a signed PolicyPCR, PolicyPCR over
 //     the bound PCRs of one bank, optional PolicyAuthValue with
@@ -34,9 +39,14 @@
 //     with its NUL, then the section contents (VirtualSize bytes).
 //   - The "systemd-tpm2" LUKS2 token JSON (Token), as systemd 252 writes it.
 //
+// PCR lists take systemd's literal-value syntax (ParsePCRSpec,
+// "7+15:sha256=00…"): a PCR may be bound to a given value instead of its
+// current one.
+//
 // Unseal first compares the policy digest the TPM computed with the sealed
-// one, so a PCR mismatch is reported as ErrPolicyMismatch without an
-// authorization failure; a wrong PIN is ErrWrongPIN and counts against the
+// one, so a PCR mismatch is reported as ErrPolicyMismatch (a *PolicyError
+// naming the PCRs that differ, expected and actual, when knowable) without
+// an authorization failure; a wrong PIN is ErrWrongPIN and counts against the
 // dictionary-attack limit (the primary and sealed objects are DA-protected,
 // as systemd's); lockout is ErrLockout. Lock extends the bound PCRs after
 // use so later stages of the same boot cannot unseal again.
@@ -45,9 +55,6 @@
 // files) have fuzz targets.
 //
 // What it leaves out: the SHA-1 bank for signed policies, ECC policy
-// signing keys (systemd 252 accepts RSA only), persistent SRK handles
-// (systemd 254+ switched to the TCG "TPM2_SRK" template — noDA, 32-byte
-// zero unique — stored at 0x81000001 and named by a "tpm2_srk" token field;
-// 252 recreates its own primary every time, and so do we), PIN salting ("tpm2_salt", systemd 253+), and
-// the event log.
+// signing keys (systemd 252 accepts RSA only), PIN salting ("tpm2_salt",
+// systemd 253+), pcrlock policies, and the event log.
 package tpm2

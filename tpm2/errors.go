@@ -24,6 +24,10 @@ var (
 	// and refuses authorizations until its recovery time passes or the
 	// lockout hierarchy resets it.
 	ErrLockout = errors.New("TPM is in dictionary-attack lockout (TPM_RC_LOCKOUT): wait for the recovery time or reset it with the lockout authorization")
+	// ErrPrimaryMismatch: the storage primary key is not the one the
+	// object was sealed under (its name differs from the pinned one), so
+	// no salted session is started with it.
+	ErrPrimaryMismatch = errors.New("the TPM's storage primary key is not the one recorded at enrollment")
 	// ErrNoSignature: a signed policy has no signature for the current PCR
 	// values and public key.
 	ErrNoSignature = errors.New("no PCR signature matches the current PCR values and public key")

@@ -67,7 +67,7 @@ func TestSealErrors(t *testing.T) {
 		want string
 	}{
 		{"pcr-range", SealOptions{PCRs: []int{24}}, "out of range"},
-		{"bank", SealOptions{Bank: 0x0c}, "unsupported"},
+		{"bank", SealOptions{Bank: 0x12}, "unsupported"},
 		{"big-secret", SealOptions{Secret: make([]byte, 129)}, "want 1..128"},
 		{"empty-secret", SealOptions{Secret: []byte{}}, "want 1..128"},
 		{"signed-no-pcrs", SealOptions{PublicKey: &testKeys(t)[0].PublicKey, PublicKeyPCRs: []int{}}, "PublicKeyPCRs is empty"},
@@ -85,8 +85,13 @@ func TestUnsealErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := startSwtpm(t).Open(t)
-	if _, err := Unseal(other, s, UnsealOptions{}); err == nil || !strings.Contains(err.Error(), "load sealed object") {
-		t.Errorf("Unseal on another TPM = %v, want load error", err)
+	if _, err := Unseal(other, s, UnsealOptions{}); !errors.Is(err, ErrPrimaryMismatch) {
+		t.Errorf("Unseal on another TPM = %v, want ErrPrimaryMismatch", err)
+	}
+	unpinned := *s
+	unpinned.PrimaryName = nil // as in tokens systemd writes
+	if _, err := Unseal(other, &unpinned, UnsealOptions{}); err == nil || !strings.Contains(err.Error(), "load sealed object") {
+		t.Errorf("Unseal of an unpinned object on another TPM = %v, want load error", err)
 	}
 	if _, err := Unseal(tpm, &Sealed{}, UnsealOptions{}); err == nil {
 		t.Error("Unseal(empty Sealed) = nil error")

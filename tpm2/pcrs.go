@@ -2,7 +2,8 @@ package tpm2
 
 import (
 	"crypto"
-	_ "crypto/sha1" // the sha1 bank
+	_ "crypto/sha1"   // the sha1 bank
+	_ "crypto/sha512" // the sha384 and sha512 banks
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,46 +21,61 @@ const NumPCRs = 24
 // Bank is a PCR bank, named by its hash algorithm.
 type Bank = tpm2.TPMIAlgHash
 
-// Banks systemd 252 knows.
+// Banks: systemd 252 seals to sha1 or sha256; measurements go to every
+// allocated bank, sha384 and sha512 included.
 const (
 	SHA1   Bank = tpm2.TPMAlgSHA1
 	SHA256 Bank = tpm2.TPMAlgSHA256
+	SHA384 Bank = tpm2.TPMAlgSHA384
+	SHA512 Bank = tpm2.TPMAlgSHA512
 )
 
-// BankName returns the name systemd uses for b ("sha1", "sha256").
+var bankNames = []struct {
+	bank Bank
+	name string
+	hash crypto.Hash
+}{
+	{SHA1, "sha1", crypto.SHA1},
+	{SHA256, "sha256", crypto.SHA256},
+	{SHA384, "sha384", crypto.SHA384},
+	{SHA512, "sha512", crypto.SHA512},
+}
+
+// BankName returns the name systemd uses for b ("sha1", "sha256", ...).
 func BankName(b Bank) string {
-	switch b {
-	case SHA1:
-		return "sha1"
-	case SHA256:
-		return "sha256"
+	for _, n := range bankNames {
+		if n.bank == b {
+			return n.name
+		}
 	}
 	return fmt.Sprintf("alg-0x%04x", uint16(b))
 }
 
-// ParseBank parses a bank name ("sha256", "sha1").
+// ParseBank parses a bank name ("sha256", "sha1", "sha384", "sha512").
 func ParseBank(s string) (Bank, error) {
-	switch strings.ToLower(s) {
-	case "sha256":
-		return SHA256, nil
-	case "sha1":
-		return SHA1, nil
+	for _, n := range bankNames {
+		if strings.EqualFold(s, n.name) {
+			return n.bank, nil
+		}
 	}
-	return 0, fmt.Errorf("parse PCR bank %q: want sha256 or sha1", s)
+	return 0, fmt.Errorf("parse PCR bank %q: want sha256, sha1, sha384 or sha512", s)
 }
 
+// BankHash returns the hash function of bank b.
+func BankHash(b Bank) (crypto.Hash, error) { return bankHash(b) }
+
 func bankHash(b Bank) (crypto.Hash, error) {
-	switch b {
-	case SHA1:
-		return crypto.SHA1, nil
-	case SHA256:
-		return crypto.SHA256, nil
+	for _, n := range bankNames {
+		if n.bank == b {
+			return n.hash, nil
+		}
 	}
 	return 0, fmt.Errorf("PCR bank %s: unsupported", BankName(b))
 }
 
 // ParsePCRs parses a PCR list as systemd-cryptenroll spells it: indexes
-// separated by "+" or ",", e.g. "7+11". The empty string is no PCRs.
+// (or systemd's names, "secure-boot-policy" for 7) separated by "+" or
+// ",", e.g. "7+11". The empty string is no PCRs.
 // The result is sorted and has no duplicates.
 func ParsePCRs(s string) ([]int, error) {
 	pcrs := []int{}
@@ -67,9 +83,9 @@ func ParsePCRs(s string) ([]int, error) {
 		return pcrs, nil
 	}
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '+' || r == ',' }) {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 0 || n >= NumPCRs {
-			return nil, fmt.Errorf("parse PCR list %q: %q is not a PCR index 0..%d", s, f, NumPCRs-1)
+		n, err := parsePCRIndex(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("parse PCR list %q: %w", s, err)
 		}
 		pcrs = append(pcrs, n)
 	}
@@ -164,6 +180,51 @@ func ExtendPCR(t transport.TPM, bank Bank, pcr int, digest []byte) error {
 		Digests:   tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: bank, Digest: digest}}},
 	}.Execute(t)
 	return classify(fmt.Sprintf("extend PCR %d of bank %s", pcr, BankName(bank)), err)
+}
+
+// ExtendBanks extends pcr in several banks at once with one
+// TPM2_PCR_Extend (digests[bank] already hashed with the bank's hash).
+func ExtendBanks(t transport.TPM, pcr int, digests map[Bank][]byte) error {
+	if err := checkPCRs([]int{pcr}); err != nil {
+		return fmt.Errorf("extend PCR: %w", err)
+	}
+	var l tpm2.TPMLDigestValues
+	for _, n := range bankNames {
+		if d, ok := digests[n.bank]; ok {
+			l.Digests = append(l.Digests, tpm2.TPMTHA{HashAlg: n.bank, Digest: d})
+		}
+	}
+	if len(l.Digests) != len(digests) {
+		return fmt.Errorf("extend PCR %d: unsupported bank among %d digests", pcr, len(digests))
+	}
+	_, err := tpm2.PCRExtend{
+		PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(pcr), Auth: tpm2.PasswordAuth(nil)},
+		Digests:   l,
+	}.Execute(withRetry(t))
+	return classify(fmt.Sprintf("extend PCR %d", pcr), err)
+}
+
+// AllocatedBanks returns the banks (among sha1, sha256, sha384, sha512)
+// in which the TPM has pcr allocated (TPM2_GetCapability(TPM_CAP_PCRS)).
+func AllocatedBanks(t transport.TPM, pcr int) ([]Bank, error) {
+	if err := checkPCRs([]int{pcr}); err != nil {
+		return nil, fmt.Errorf("list PCR banks: %w", err)
+	}
+	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapPCRs, PropertyCount: 1}.Execute(withRetry(t))
+	if err != nil {
+		return nil, classify("list PCR banks", err)
+	}
+	sel, err := rsp.CapabilityData.Data.AssignedPCR()
+	if err != nil {
+		return nil, fmt.Errorf("list PCR banks: %w", err)
+	}
+	var banks []Bank
+	for _, n := range bankNames {
+		if slices.Contains(selected(*sel, n.bank), pcr) {
+			banks = append(banks, n.bank)
+		}
+	}
+	return banks, nil
 }
 
 // LockEvent is what Lock measures: after the initrd unsealed the disk key,

@@ -1,6 +1,7 @@
 package tpm2
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -87,10 +88,51 @@ func PrimaryTemplate(a PrimaryAlg) (tpm2.TPMTPublic, error) {
 
 // primary is a loaded storage primary key.
 type primary struct {
-	alg    PrimaryAlg
-	handle tpm2.TPMHandle
-	name   tpm2.TPM2BName
-	public tpm2.TPMTPublic
+	alg        PrimaryAlg
+	handle     tpm2.TPMHandle
+	name       tpm2.TPM2BName
+	public     tpm2.TPMTPublic
+	persistent bool // an SRK at a persistent handle: never flushed
+}
+
+// close flushes a transient primary.
+func (p *primary) close(t transport.TPM) {
+	if !p.persistent {
+		flush(t, p.handle)
+	}
+}
+
+// parentFor returns the key to seal under: the persistent SRK (created if
+// missing) with srk, else a transient primary of algorithm a.
+func parentFor(t transport.TPM, a PrimaryAlg, srk bool) (*primary, *SRK, error) {
+	if !srk {
+		p, err := createPrimary(t, a)
+		return p, nil, err
+	}
+	k, err := GetOrCreateSRK(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := k.primary(t)
+	return p, k, err
+}
+
+// parentOf returns the key s was sealed under, checked against the name
+// the token recorded: its SRK, else the transient primary of its
+// algorithm (pinned when the token names it).
+func (s *Sealed) parentOf(t transport.TPM) (*primary, error) {
+	if s.SRK != nil {
+		return s.SRK.primary(t)
+	}
+	p, err := createPrimary(t, s.PrimaryAlg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.pin(s.PrimaryName); err != nil {
+		flush(t, p.handle)
+		return nil, err
+	}
+	return p, nil
 }
 
 // createPrimary creates the storage primary of algorithm a under the owner
@@ -115,12 +157,46 @@ func createPrimary(t transport.TPM, a PrimaryAlg) (*primary, error) {
 	if err != nil {
 		return nil, classify("create "+PrimaryAlgName(a)+" primary key", err)
 	}
-	pub, err := rsp.OutPublic.Contents()
+	p, err := checkPrimary(a, rsp)
 	if err != nil {
 		flush(t, rsp.ObjectHandle)
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkPrimary decodes the primary's public area and computes its name
+// ourselves (nameAlg, then SHA-256 of the marshalled area): sessions are
+// salted to this public key, so the name pinned at enrollment vouches for
+// it. The name the TPM returned must agree.
+func checkPrimary(a PrimaryAlg, rsp *tpm2.CreatePrimaryResponse) (*primary, error) {
+	pub, err := rsp.OutPublic.Contents()
+	if err != nil {
 		return nil, fmt.Errorf("create %s primary key: decode public area: %w", PrimaryAlgName(a), err)
 	}
-	return &primary{alg: a, handle: rsp.ObjectHandle, name: rsp.Name, public: *pub}, nil
+	if pub.Type != a || pub.NameAlg != tpm2.TPMAlgSHA256 || !pub.ObjectAttributes.Restricted || !pub.ObjectAttributes.Decrypt {
+		return nil, fmt.Errorf("create %s primary key: the TPM returned a public area of another kind (type 0x%04x, name algorithm 0x%04x)",
+			PrimaryAlgName(a), uint16(pub.Type), uint16(pub.NameAlg))
+	}
+	name, err := tpm2.ObjectName(pub)
+	if err != nil {
+		return nil, fmt.Errorf("create %s primary key: compute name: %w", PrimaryAlgName(a), err)
+	}
+	if !bytes.Equal(name.Buffer, rsp.Name.Buffer) {
+		return nil, fmt.Errorf("create %s primary key: %w: the TPM returned name %x for a public area whose name is %x",
+			PrimaryAlgName(a), ErrPrimaryMismatch, rsp.Name.Buffer, name.Buffer)
+	}
+	return &primary{alg: a, handle: rsp.ObjectHandle, name: *name, public: *pub}, nil
+}
+
+// pin checks the primary against the name recorded at sealing (nil: not
+// pinned, as in tokens systemd wrote).
+func (p *primary) pin(want []byte) error {
+	if want == nil || bytes.Equal(p.name.Buffer, want) {
+		return nil
+	}
+	return fmt.Errorf("%w: its name is %x, the token recorded %x at enrollment "+
+		"(another TPM, a cleared owner hierarchy, or something between us and the TPM)", ErrPrimaryMismatch, p.name.Buffer, want)
 }
 
 // flush drops a transient object or session; errors are ignored because

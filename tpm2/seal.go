@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -19,6 +21,10 @@ type SealOptions struct {
 	// PCRs are bound by value (their current values). nil means {7};
 	// an empty non-nil slice binds no PCR by value.
 	PCRs []int
+	// PCRValues gives literal values for some of PCRs, used instead of
+	// their current values (systemd's "15:sha256=0000…": PCR 15 still
+	// all-zero, i.e. no volume opened yet in this boot).
+	PCRValues map[int][]byte
 	// Bank is the PCR bank; zero means SHA256.
 	Bank Bank
 	// PublicKey, if set, adds a signed PCR policy (PolicyAuthorize): the
@@ -34,6 +40,11 @@ type SealOptions struct {
 	// PrimaryAlg selects the primary key; zero means ECC, falling back to
 	// RSA if the TPM lacks ECC.
 	PrimaryAlg PrimaryAlg
+	// SRK seals under the persistent storage root key at SRKHandle
+	// (created and persisted if missing), as systemd 254+ does, instead of
+	// systemd 252's transient primary; the token then carries "tpm2_srk".
+	// systemd 252 cannot unseal such a token.
+	SRK bool
 }
 
 // Sealed is a sealed secret: the TPM-encrypted object plus what is needed
@@ -43,9 +54,13 @@ type Sealed struct {
 	Public        []byte // TPM2B_PUBLIC, marshalled
 	PrimaryAlg    PrimaryAlg
 	Bank          Bank
-	PCRs          []int  // bound by value
-	PublicKey     []byte // PEM of the policy signing key, or nil
-	PublicKeyPCRs []int  // covered by signatures
+	PCRs          []int          // bound by value
+	PCRValues     map[int][]byte // the values the policy binds PCRs to (nil if unknown)
+	Literal       []int          // the PCRs of PCRValues given literally at sealing
+	PrimaryName   []byte         // TPM name of the transient primary key (nil: not pinned)
+	SRK           *SRK           // the persistent SRK sealed under (systemd 254+), or nil
+	PublicKey     []byte         // PEM of the policy signing key, or nil
+	PublicKeyPCRs []int          // covered by signatures
 	PIN           bool
 	PolicyHash    []byte // the object's authPolicy
 }
@@ -73,12 +88,14 @@ func Seal(t transport.TPM, opts SealOptions) (secret []byte, s *Sealed, err erro
 	if len(secret) == 0 || len(secret) > 128 {
 		return nil, nil, fmt.Errorf("seal: secret is %d bytes, want 1..128", len(secret))
 	}
-	p, err := createPrimary(t, opts.PrimaryAlg)
+	p, srk, err := parentFor(t, opts.PrimaryAlg, opts.SRK)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal: %w", err)
 	}
-	defer flush(t, p.handle)
-	s.PrimaryAlg = p.alg
+	defer p.close(t)
+	if s.SRK = srk; srk == nil {
+		s.PrimaryAlg, s.PrimaryName = p.alg, p.name.Buffer
+	}
 	if s.PolicyHash, err = spec.digest(); err != nil {
 		return nil, nil, fmt.Errorf("seal: %w", err)
 	}
@@ -100,20 +117,52 @@ func sealSpec(t transport.TPM, opts SealOptions) (*Sealed, policySpec, error) {
 	if err := checkPCRs(s.PCRs); err != nil {
 		return nil, policySpec{}, fmt.Errorf("seal: %w", err)
 	}
+	if _, err := bankHash(s.Bank); err != nil {
+		return nil, policySpec{}, fmt.Errorf("seal: %w", err)
+	}
 	spec := policySpec{bank: s.Bank, pcrs: s.PCRs, pin: s.PIN}
 	if opts.PublicKey != nil {
 		if err := signedSpec(s, &spec, opts); err != nil {
 			return nil, policySpec{}, fmt.Errorf("seal: %w", err)
 		}
 	}
-	if len(s.PCRs) > 0 {
-		v, err := ReadPCRs(t, s.Bank, s.PCRs)
-		if err != nil {
-			return nil, policySpec{}, fmt.Errorf("seal: %w", err)
-		}
-		spec.values = v
+	v, err := boundValues(t, s.Bank, s.PCRs, opts.PCRValues)
+	if err != nil {
+		return nil, policySpec{}, fmt.Errorf("seal: %w", err)
 	}
+	spec.values, s.PCRValues = v, v
+	s.Literal = slices.Sorted(maps.Keys(opts.PCRValues))
 	return s, spec, nil
+}
+
+// boundValues returns the values pcrs are bound to: literal[p] where
+// given, else the TPM's current value.
+func boundValues(t transport.TPM, bank Bank, pcrs []int, literal map[int][]byte) (map[int][]byte, error) {
+	var read []int
+	for _, p := range pcrs {
+		if _, ok := literal[p]; !ok {
+			read = append(read, p)
+		}
+	}
+	for p := range literal {
+		if !slices.Contains(pcrs, p) {
+			return nil, fmt.Errorf("PCR %d has a literal value but is not in the bound PCRs %s", p, FormatPCRs(pcrs))
+		}
+	}
+	v := map[int][]byte{}
+	if len(read) > 0 {
+		var err error
+		if v, err = ReadPCRs(t, bank, read); err != nil {
+			return nil, err
+		}
+	}
+	for p, val := range literal {
+		v[p] = slices.Clone(val)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v, nil
 }
 
 func signedSpec(s *Sealed, spec *policySpec, opts SealOptions) error {

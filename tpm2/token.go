@@ -19,15 +19,21 @@ const TokenType = "systemd-tpm2"
 type Token struct {
 	Type       string   `json:"type"`
 	Keyslots   []string `json:"keyslots"`
-	Blob       string   `json:"tpm2-blob"`        // base64(TPM2B_PRIVATE || TPM2B_PUBLIC)
-	PCRs       []int    `json:"tpm2-pcrs"`        // PCRs bound by value
-	PCRBank    string   `json:"tpm2-pcr-bank"`    // "sha256" or "sha1"
-	PrimaryAlg string   `json:"tpm2-primary-alg"` // "ecc" or "rsa"
-	PolicyHash string   `json:"tpm2-policy-hash"` // hex
+	Blob       string   `json:"tpm2-blob"`                  // base64(TPM2B_PRIVATE || TPM2B_PUBLIC)
+	PCRs       []int    `json:"tpm2-pcrs"`                  // PCRs bound by value
+	PCRBank    string   `json:"tpm2-pcr-bank"`              // "sha256" or "sha1"
+	PrimaryAlg string   `json:"tpm2-primary-alg,omitempty"` // "ecc" or "rsa"; absent with tpm2_srk
+	PolicyHash string   `json:"tpm2-policy-hash"`           // hex
 	PIN        bool     `json:"tpm2-pin"`
 	// Signed policy (systemd 252 spells these with underscores).
 	PubKeyPCRs []int  `json:"tpm2_pubkey_pcrs,omitempty"`
 	PubKey     string `json:"tpm2_pubkey,omitempty"` // base64 of the PEM
+	SRK        string `json:"tpm2_srk,omitempty"`    // base64 of the SRK's serialized ESYS_TR (systemd 254+)
+	// InitOS extensions; systemd ignores keys it does not know (its token
+	// plugin validates only its own fields). See docs/tpm2.md.
+	PrimaryName string            `json:"initos-tpm2-primary-name,omitempty"` // hex TPM name of the storage primary key
+	PCRValues   map[string]string `json:"initos-tpm2-pcr-values,omitempty"`   // PCR -> hex value the policy binds it to
+	Literal     []int             `json:"initos-tpm2-pcr-literal,omitempty"`  // PCRs bound to a literal value, not the value at enrollment
 }
 
 // NewToken returns the token for s protecting the given LUKS2 keyslot;
@@ -53,6 +59,17 @@ func NewToken(s *Sealed, keyslot int) *Token {
 		tok.PubKey = base64.StdEncoding.EncodeToString(s.PublicKey)
 		tok.PubKeyPCRs = slices.Clone(s.PublicKeyPCRs)
 	}
+	tok.PrimaryName = hex.EncodeToString(s.PrimaryName)
+	if s.SRK != nil {
+		tok.SRK, tok.PrimaryAlg = base64.StdEncoding.EncodeToString(s.SRK.Marshal()), ""
+	}
+	if len(s.PCRValues) > 0 {
+		tok.PCRValues = map[string]string{}
+		for p, v := range s.PCRValues {
+			tok.PCRValues[strconv.Itoa(p)] = hex.EncodeToString(v)
+		}
+	}
+	tok.Literal = slices.Clone(s.Literal)
 	return tok
 }
 
@@ -73,7 +90,7 @@ func ParseToken(data []byte) (*Token, error) {
 	if tok.PCRBank == "" {
 		tok.PCRBank = "sha256"
 	}
-	if tok.PrimaryAlg == "" {
+	if tok.PrimaryAlg == "" && tok.SRK == "" {
 		tok.PrimaryAlg = "ecc"
 	}
 	if _, err := tok.Sealed(); err != nil {
@@ -120,8 +137,8 @@ func (tok *Token) sealed() (*Sealed, error) {
 	if s.Bank, err = ParseBank(tok.PCRBank); err != nil {
 		return nil, fmt.Errorf("tpm2-pcr-bank: %w", err)
 	}
-	if s.PrimaryAlg, err = ParsePrimaryAlg(tok.PrimaryAlg); err != nil {
-		return nil, fmt.Errorf("tpm2-primary-alg: %w", err)
+	if err := tok.decodeParent(s); err != nil {
+		return nil, err
 	}
 	if err := checkPCRs(s.PCRs); err != nil {
 		return nil, fmt.Errorf("tpm2-pcrs: %w", err)
@@ -132,7 +149,43 @@ func (tok *Token) sealed() (*Sealed, error) {
 	if err := tok.decodeBinary(s); err != nil {
 		return nil, err
 	}
+	if err := tok.decodeExtensions(s); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// decodeExtensions decodes and checks the initos-* fields.
+func (tok *Token) decodeExtensions(s *Sealed) error {
+	var err error
+	if s.PrimaryName, err = hex.DecodeString(tok.PrimaryName); err != nil {
+		return fmt.Errorf("initos-tpm2-primary-name is not hex: %w", err)
+	}
+	if n := len(s.PrimaryName); n != 0 && n != 2+32 {
+		return fmt.Errorf("initos-tpm2-primary-name is %d bytes, want 34 (SHA-256 name)", n)
+	}
+	if len(s.PrimaryName) == 0 {
+		s.PrimaryName = nil
+	}
+	if len(tok.PCRValues) > 0 {
+		s.PCRValues = map[int][]byte{}
+	}
+	for k, v := range tok.PCRValues {
+		p, err := strconv.Atoi(k)
+		if err != nil || !slices.Contains(s.PCRs, p) {
+			return fmt.Errorf("initos-tpm2-pcr-values: key %q is not one of the bound PCRs %s", k, FormatPCRs(s.PCRs))
+		}
+		if s.PCRValues[p], err = parsePCRValue(s.Bank, v); err != nil {
+			return fmt.Errorf("initos-tpm2-pcr-values: PCR %d: %w", p, err)
+		}
+	}
+	for _, p := range tok.Literal {
+		if _, ok := s.PCRValues[p]; !ok {
+			return fmt.Errorf("initos-tpm2-pcr-literal: PCR %d has no value in initos-tpm2-pcr-values", p)
+		}
+	}
+	s.Literal = slices.Clone(tok.Literal)
+	return nil
 }
 
 func (tok *Token) decodeBinary(s *Sealed) error {
@@ -161,6 +214,32 @@ func (tok *Token) decodeBinary(s *Sealed) error {
 	}
 	if _, err := ParsePublicKeyPEM(s.PublicKey); err != nil {
 		return fmt.Errorf("tpm2_pubkey: %w", err)
+	}
+	return nil
+}
+
+// decodeParent decodes what names the key the object was sealed under:
+// "tpm2_srk" (systemd 254+) or "tpm2-primary-alg" (systemd 252's
+// transient primary; absent means ecc).
+func (tok *Token) decodeParent(s *Sealed) error {
+	if tok.SRK != "" {
+		b, err := base64.StdEncoding.DecodeString(tok.SRK)
+		if err != nil {
+			return fmt.Errorf("tpm2_srk is not base64: %w", err)
+		}
+		if s.SRK, err = ParseSRK(b); err != nil {
+			return fmt.Errorf("tpm2_srk: %w", err)
+		}
+		s.PrimaryAlg = s.SRK.Public.Type
+		return nil
+	}
+	alg := tok.PrimaryAlg
+	if alg == "" {
+		alg = "ecc"
+	}
+	var err error
+	if s.PrimaryAlg, err = ParsePrimaryAlg(alg); err != nil {
+		return fmt.Errorf("tpm2-primary-alg: %w", err)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func TestPolicyHashMatchesSystemd(t *testing.T) {
 }
 
 func TestTokenRoundTrip(t *testing.T) {
-	for _, file := range []string{"systemd252-pcr7.token.json", "systemd252-signed.token.json"} {
+	for _, file := range []string{"systemd252-pcr7.token.json", "systemd252-signed.token.json", "initos-default.token.json", "initos-srk.token.json"} {
 		in := bytes.TrimSpace(readTestdata(t, file))
 		tok, err := ParseToken(in)
 		if err != nil {
@@ -97,6 +97,13 @@ func TestParseTokenBad(t *testing.T) {
 		{"pubkey-bad", `"tpm2-pin":false`, `"tpm2-pin":false,"tpm2_pubkey":"AAAA"`, "no PEM block"},
 		{"trailing", good, good + "{}", "trailing data"},
 		{"wrong-type", `"tpm2-pin":false`, `"tpm2-pin":"no"`, "cannot unmarshal"},
+		{"primary-name-hex", `"tpm2-pin":false`, `"tpm2-pin":false,"initos-tpm2-primary-name":"xy"`, "initos-tpm2-primary-name is not hex"},
+		{"primary-name-size", `"tpm2-pin":false`, `"tpm2-pin":false,"initos-tpm2-primary-name":"000b00"`, "is 3 bytes, want 34"},
+		{"pcr-values-key", `"tpm2-pin":false`, `"tpm2-pin":false,"initos-tpm2-pcr-values":{"8":"00"}`, `key "8" is not one of the bound PCRs 7`},
+		{"pcr-values-size", `"tpm2-pin":false`, `"tpm2-pin":false,"initos-tpm2-pcr-values":{"7":"00"}`, "PCR 7: value is 1 bytes"},
+		{"literal-no-value", `"tpm2-pin":false`, `"tpm2-pin":false,"initos-tpm2-pcr-literal":[7]`, "PCR 7 has no value"},
+		{"srk-b64", `"tpm2-pin":false`, `"tpm2-pin":false,"tpm2_srk":"!"`, "tpm2_srk is not base64"},
+		{"srk-bad", `"tpm2-pin":false`, `"tpm2-pin":false,"tpm2_srk":"gAAAAQ=="`, "tpm2_srk: parse SRK: handle 0x80000001"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := strings.Replace(good, tc.old, tc.new, 1)
@@ -112,7 +119,7 @@ func TestParseTokenBad(t *testing.T) {
 }
 
 func FuzzParseToken(f *testing.F) {
-	for _, file := range []string{"systemd252-pcr7.token.json", "systemd252-signed.token.json"} {
+	for _, file := range []string{"systemd252-pcr7.token.json", "systemd252-signed.token.json", "initos-default.token.json", "initos-srk.token.json"} {
 		f.Add(readTestdata(f, file))
 	}
 	f.Add([]byte(`{"type":"systemd-tpm2","keyslots":["0"],"tpm2-blob":"AAEAAAEA","tpm2-pcrs":[]}`))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -20,7 +21,8 @@ type UnsealOptions struct {
 
 // Unseal recovers the secret of s if the TPM's state satisfies its policy.
 //
-// Steps: 1. recreate the primary key from the template; 2. load the object;
+// Steps: 1. recreate the primary key from the template and check its name
+// against the pinned one (or check the persistent SRK's name); 2. load the object;
 // 3. start a policy session salted with the primary key that encrypts the
 // response parameter (the secret) with AES-CFB; 4. replay the policy
 // (PolicyAuthorize with a TPM-verified signature, PolicyPCR,
@@ -34,11 +36,11 @@ func Unseal(t transport.TPM, s *Sealed, opts UnsealOptions) ([]byte, error) {
 	if err := s.check(opts); err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
 	}
-	p, err := createPrimary(t, s.PrimaryAlg)
+	p, err := s.parentOf(t)
 	if err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
 	}
-	defer flush(t, p.handle)
+	defer p.close(t)
 	obj, err := load(t, p, s)
 	if err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
@@ -125,8 +127,7 @@ func (s *Sealed) replayPolicy(t transport.TPM, sess tpm2.TPMHandle, opts UnsealO
 		return classify("PolicyGetDigest", err)
 	}
 	if len(s.PolicyHash) > 0 && !bytes.Equal(got.PolicyDigest.Buffer, s.PolicyHash) {
-		return fmt.Errorf("%w (PCRs %s of bank %s; session policy %x, sealed policy %x)",
-			ErrPolicyMismatch, FormatPCRs(s.PCRs), BankName(s.Bank), got.PolicyDigest.Buffer, s.PolicyHash)
+		return s.policyError(t, got.PolicyDigest.Buffer)
 	}
 	return nil
 }
@@ -165,7 +166,7 @@ func (s *Sealed) authorize(t transport.TPM, sess tpm2.TPMHandle, sigJSON []byte)
 	}
 	sig, err := sigs.find(s.Bank, s.PublicKeyPCRs, fp, approved.PolicyDigest.Buffer)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPolicyMismatch, err)
+		return fmt.Errorf("%w: %w%s", ErrPolicyMismatch, err, signedValues(t, s.Bank, s.PublicKeyPCRs, fp))
 	}
 	return policyAuthorize(t, sess, key, approved.PolicyDigest.Buffer, sig)
 }
@@ -192,4 +193,20 @@ func policyAuthorize(t transport.TPM, sess tpm2.TPMHandle, key *tpm2.LoadExterna
 		CheckTicket:    ticket.Validation,
 	}.Execute(t)
 	return classify("PolicyAuthorize", err)
+}
+
+// signedValues describes the current values of the signed PCRs for an
+// error: " (PCR 11 is …; no signature by key …)".
+func signedValues(t transport.TPM, bank Bank, pcrs []int, fp []byte) string {
+	cur, err := ReadPCRs(t, bank, pcrs)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" (")
+	for _, p := range pcrs {
+		fmt.Fprintf(&b, "PCR %d is %x; ", p, cur[p])
+	}
+	fmt.Fprintf(&b, "no signature by the enrolled key %x covers this value)", fp)
+	return b.String()
 }

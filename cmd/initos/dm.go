@@ -11,7 +11,15 @@ import (
 	"initos/dm"
 )
 
-func init() { register("dm", "device-mapper devices (like dmsetup)", runDM) }
+func init() {
+	register("dm", "device-mapper devices (like dmsetup)", runDM)
+	describe("dm create", "NAME [--uuid U] [--readonly] --table TABLE | --table-file FILE",
+		"Creates the mapped device /dev/mapper/NAME from a table of \"START LENGTH TYPE PARAMS\" lines (dmsetup's format; targets verity, crypt, linear, zero, error), loads it and resumes it. No udev is needed: the node is made directly.")
+	describe("dm remove", "NAME...", "Removes each mapped device and its /dev/mapper node.")
+	describe("dm ls", "[--json]", "Lists the mapped devices as dmsetup ls does: NAME (MAJOR:MINOR).")
+	describe("dm status", "[--json] NAME", "Prints the status line of each target of NAME: START LENGTH TYPE STATUS.")
+	describe("dm table", "[--json] [--showkeys] NAME", "Prints the live table of NAME: START LENGTH TYPE PARAMS. Crypt keys are shown as zeros unless --showkeys.")
+}
 
 func runDM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "dm", map[string]subcommand{
@@ -79,8 +87,27 @@ func dmRemove(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	return errors.Join(errs...)
 }
 
+// dmDeviceJSON is one device of "dm ls --json".
+type dmDeviceJSON struct {
+	Name    string `json:"name"`
+	UUID    string `json:"uuid,omitempty"`
+	Major   uint32 `json:"major"`
+	Minor   uint32 `json:"minor"`
+	EventNr uint32 `json:"event_nr"`
+}
+
+// dmSpecJSON is one target of "dm status|table --json".
+type dmSpecJSON struct {
+	Start  uint64 `json:"start"`
+	Length uint64 `json:"length"`
+	Type   string `json:"type"`
+	Params string `json:"params"`
+}
+
 func dmList(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	if _, err := parseFlags(newFlags("dm ls", stdout, stderr), args, 0, 0); err != nil {
+	fs := newFlags("dm ls", stdout, stderr)
+	asJSON := fs.Bool("json", false, "print the devices as JSON")
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	c, err := dm.Open()
@@ -91,6 +118,13 @@ func dmList(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	devs, err := c.List()
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := []dmDeviceJSON{}
+		for _, d := range devs {
+			out = append(out, dmDeviceJSON{d.Name, d.UUID, d.Major, d.Minor, d.EventNr})
+		}
+		return writeJSON(stdout, out)
 	}
 	if len(devs) == 0 {
 		fmt.Fprintln(stdout, "No devices found")
@@ -114,6 +148,7 @@ func dmTable(_ context.Context, args []string, stdout, stderr io.Writer) error {
 func dmPrintSpecs(verb string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dm "+verb, stdout, stderr)
 	show := new(bool)
+	asJSON := fs.Bool("json", false, "print the targets as JSON")
 	if verb == "table" {
 		show = fs.Bool("showkeys", false, "print crypt keys instead of zeros")
 	}
@@ -134,11 +169,19 @@ func dmPrintSpecs(verb string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	out := []dmSpecJSON{}
 	for _, s := range specs {
 		if !*show {
 			s = maskKey(s)
 		}
+		if *asJSON {
+			out = append(out, dmSpecJSON{s.Start, s.Length, s.Kind, s.Args})
+			continue
+		}
 		fmt.Fprintln(stdout, s)
+	}
+	if *asJSON {
+		return writeJSON(stdout, out)
 	}
 	return nil
 }

@@ -5,7 +5,9 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -202,6 +204,18 @@ func TestGuestDMCreate(t *testing.T) {
 	}
 	if ls := mustRun(t, "dm", "ls"); strings.Count(ls, "\n") != 3 {
 		t.Errorf("dm ls = %q, want 3 devices", ls)
+	}
+	var devs []dmDeviceJSON
+	if err := json.Unmarshal([]byte(mustRun(t, "dm", "ls", "--json")), &devs); err != nil || len(devs) != 3 {
+		t.Errorf("dm ls --json = %+v, %v, want 3 devices", devs, err)
+	}
+	var specs []dmSpecJSON
+	if err := json.Unmarshal([]byte(mustRun(t, "dm", "table", "--json", "ro")), &specs); err != nil ||
+		len(specs) != 2 || specs[1] != (dmSpecJSON{Start: 64, Length: 64, Type: "linear", Params: fmt.Sprintf("7:%d 1024", l.Number)}) {
+		t.Errorf("dm table --json ro = %+v, %v, want two linear targets, the second at 64 mapping to offset 1024", specs, err)
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "dm", "status", "--json", "lin")), &specs); err != nil || len(specs) != 1 || specs[0].Type != "linear" {
+		t.Errorf("dm status --json lin = %+v, %v, want one linear target", specs, err)
 	}
 	_, err = runCLI(t, "dm", "create", "bad", "--table", "0 8 no-such-target")
 	if err == nil || !strings.Contains(err.Error(), "unknown target type") {

@@ -2,44 +2,51 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
+	"initos/enroll"
 	"initos/luks2"
-	"initos/tpm2"
 )
 
 func init() {
 	luksSubs["enroll-tpm2"] = subcommand{"add a TPM2-sealed keyslot + systemd-tpm2 token: [--unlock-key-file F] DEVICE", luksEnrollTPM2}
 	luksSubs["unlock-tpm2"] = subcommand{"unlock with a systemd-tpm2 token: DEVICE [NAME]", luksUnlockTPM2}
+	luksSubs["reseal-tpm2"] = subcommand{"re-enroll the TPM2 token against the current PCRs: --unlock-key-file F DEVICE", luksResealTPM2}
+	describe("luks enroll-tpm2", "[FLAGS] DEVICE",
+		"Unlock DEVICE's volume key with an existing passphrase or recovery key (--unlock-key-file, else $PASSWORD), "+
+			"seal a new random secret to the TPM, and add a keyslot for it with a systemd-tpm2 token, as systemd-cryptenroll "+
+			"--tpm2-device does. --tpm2-pcrs binds PCRs by their current value or, written 15:sha256=HEX, by a literal "+
+			"value; --tpm2-public-key adds a signed PCR 11 policy. Binding PCR 7 is refused while Secure Boot is off "+
+			"or the firmware is in setup mode, unless --force. Exit status: 2 wrong passphrase, 3 the TPM refuses, "+
+			"4 no TPM, 5 Secure Boot off.")
+	describe("luks reseal-tpm2", "[FLAGS] DEVICE",
+		"Re-enroll DEVICE's TPM2 token against the TPM's current PCR values after a firmware or Secure Boot key "+
+			"update changed PCR 7: unlock with a passphrase or recovery key, enroll a new token with the policy of the "+
+			"old one (or the one --tpm2-pcrs and --tpm2-public-key give), then remove the old token and its keyslot.")
 }
 
-// tpm2KeyslotPBKDF is what systemd-cryptenroll uses for keyslots holding
-// a high-entropy TPM2 secret: PBKDF2, minimal iterations (the key needs no
-// stretching).
-var tpm2KeyslotPBKDF = luks2.PBKDF{Type: "pbkdf2", Hash: "sha512", Iterations: 1000}
-
-// Default paths where systemd-stub's .pcrsig ends up in the initrd/system.
-var defaultSignaturePaths = []string{"/.extra/tpm2-pcr-signature.json", "/run/systemd/tpm2-pcr-signature.json"}
+// luksTPM2Report is the --json output of enroll-tpm2 and reseal-tpm2.
+type luksTPM2Report struct {
+	Keyslot int `json:"keyslot"`
+	Token   int `json:"token"`
+}
 
 func luksEnrollTPM2(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks enroll-tpm2", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
-	pcrs := fs.String("tpm2-pcrs", "7", "PCRs bound by value, e.g. 7+11 (empty: none)")
-	bank := fs.String("tpm2-pcr-bank", "sha256", "PCR bank")
-	pubKey := fs.String("tpm2-public-key", "", "PEM RSA public key: add a signed PCR policy")
-	pubPCRs := fs.String("tpm2-public-key-pcrs", "11", "PCRs covered by the signed policy")
-	withPIN := fs.Bool("tpm2-with-pin", false, "also require a PIN (read from $NEWPIN as systemd-cryptenroll, else $PIN)")
-	keyFile := fs.String("unlock-key-file", "", "existing passphrase `file` (default: $PASSWORD)")
+	var pf policyFlags
+	pf.register(fs, "tpm2-", "tpm2-with-pin", "also require a PIN (read from $NEWPIN as systemd-cryptenroll, else $PIN)")
+	var sb secureBootFlags
+	sb.register(fs)
+	keyFile := fs.String("unlock-key-file", "", "existing passphrase `file`, - for stdin (default: $PASSWORD)")
+	asJSON := fs.Bool("json", false, "print the keyslot and token as JSON")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	opts, err := sealOptions(*pcrs, *bank, *pubKey, *pubPCRs, pinEnv(*withPIN, "NEWPIN", "PIN"))
+	p, err := pf.policy("NEWPIN", "PIN")
 	if err != nil {
 		return err
 	}
@@ -47,12 +54,96 @@ func luksEnrollTPM2(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	slot, err := enrollTPM2(open, pos[0], pass, opts)
+	defer clear(pass)
+	if err := sb.check(p, stderr); err != nil {
+		return tpmExit(err)
+	}
+	e, err := withVolumeKey(pos[0], pass, func(f *os.File, h *luks2.Header, vk *luks2.Secret) (enroll.Enrollment, error) {
+		tpm, err := open()
+		if err != nil {
+			return enroll.Enrollment{}, err
+		}
+		defer tpm.Close()
+		return enroll.Enroll(tpm, f, h, vk, p)
+	})
+	if err != nil {
+		return tpmExit(err)
+	}
+	return reportEnrollment(stdout, *asJSON, e, "New TPM2 token enrolled as key slot %d.\n")
+}
+
+func luksResealTPM2(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("luks reseal-tpm2", stdout, stderr)
+	open := tpm2DeviceFlag(fs)
+	var pf policyFlags
+	pf.register(fs, "tpm2-", "tpm2-with-pin", "also require a PIN (read from $NEWPIN, else $PIN)")
+	var sb secureBootFlags
+	sb.register(fs)
+	keyFile := fs.String("unlock-key-file", "", "passphrase or recovery key `file`, - for stdin (default: $PASSWORD)")
+	asJSON := fs.Bool("json", false, "print the new keyslot and token as JSON")
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "New TPM2 token enrolled as key slot %d.\n", slot)
-	return nil
+	var o enroll.ResealOptions
+	if flagGiven(fs, "tpm2-pcrs", "tpm2-public-key", "tpm2-with-pin") {
+		p, err := pf.policy("NEWPIN", "PIN")
+		if err != nil {
+			return err
+		}
+		o.Policy = &p
+	} else if pin := os.Getenv("PIN"); pin != "" {
+		o.PIN = []byte(pin) // for a token that requires one
+	}
+	pass, err := enrollPassphrase(*keyFile)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+	e, err := withVolumeKey(pos[0], pass, func(f *os.File, h *luks2.Header, vk *luks2.Secret) (enroll.Enrollment, error) {
+		if err := sb.check(resealPreview(h, o), stderr); err != nil {
+			return enroll.Enrollment{}, err
+		}
+		tpm, err := open()
+		if err != nil {
+			return enroll.Enrollment{}, err
+		}
+		defer tpm.Close()
+		return enroll.Reseal(tpm, f, h, vk, o)
+	})
+	if err != nil {
+		return tpmExit(err)
+	}
+	return reportEnrollment(stdout, *asJSON, e, "TPM2 token resealed as key slot %d.\n")
+}
+
+// resealPreview is the policy Reseal will use, for the Secure Boot check:
+// the given one, else PCR 7 is assumed bound (the default, and what a
+// token carried over most likely binds).
+func resealPreview(h *luks2.Header, o enroll.ResealOptions) enroll.Policy {
+	if o.Policy != nil {
+		return *o.Policy
+	}
+	if toks, _ := enroll.Tokens(h); len(toks) > 0 {
+		return enroll.Policy{PCRs: toks[0].Sealed.PCRs}
+	}
+	return enroll.Policy{}
+}
+
+// withVolumeKey opens DEVICE for writing, unlocks its volume key with
+// pass and runs fn.
+func withVolumeKey(device string, pass []byte, fn func(*os.File, *luks2.Header, *luks2.Secret) (enroll.Enrollment, error)) (enroll.Enrollment, error) {
+	f, h, err := openHeader(device, true)
+	if err != nil {
+		return enroll.Enrollment{}, err
+	}
+	defer f.Close()
+	vk, _, err := h.Unlock(f, pass)
+	if err != nil {
+		return enroll.Enrollment{}, err
+	}
+	defer vk.Destroy()
+	return fn(f, h, vk)
 }
 
 // enrollPassphrase returns the existing passphrase: the --unlock-key-file,
@@ -64,145 +155,13 @@ func enrollPassphrase(keyFile string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%w: --unlock-key-file or $PASSWORD is required", errUsage)
 	}
-	return readKeyFile("unlock-key-file", keyFile)
+	return readBounded("--unlock-key-file", keyFile)
 }
 
-// enrollTPM2: 1. unlock the volume key with pass; 2. seal a random secret;
-// 3. add a keyslot whose passphrase is base64(secret), as systemd does;
-// 4. add the token (on failure, remove the keyslot again).
-func enrollTPM2(open func() (tpm2Conn, error), device string, pass []byte, opts tpm2.SealOptions) (int, error) {
-	f, h, err := openHeader(device, true)
-	if err != nil {
-		return -1, err
+func reportEnrollment(w io.Writer, asJSON bool, e enroll.Enrollment, text string) error {
+	if asJSON {
+		return writeJSON(w, luksTPM2Report{Keyslot: e.Keyslot, Token: e.Token})
 	}
-	defer f.Close()
-	vk, _, err := h.Unlock(f, pass)
-	if err != nil {
-		return -1, wrongKey(err)
-	}
-	defer vk.Destroy()
-	tpm, err := open()
-	if err != nil {
-		return -1, err
-	}
-	secret, sealed, err := tpm2.Seal(tpm, opts)
-	tpm.Close()
-	if err != nil {
-		return -1, err
-	}
-	slot, err := h.AddKey(f, vk.Bytes(), []byte(base64.StdEncoding.EncodeToString(secret)),
-		luks2.KeyslotOptions{PBKDF: tpm2KeyslotPBKDF})
-	clear(secret)
-	if err != nil {
-		return -1, err
-	}
-	tok, err := tpm2.NewToken(sealed, slot).Marshal()
-	if err == nil {
-		_, err = h.AddToken(f, -1, tok)
-	}
-	if err != nil {
-		return -1, errors.Join(fmt.Errorf("enroll TPM2: add token: %w", err), h.KillSlot(f, slot))
-	}
-	return slot, nil
-}
-
-func luksUnlockTPM2(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks unlock-tpm2", stdout, stderr)
-	open := tpm2DeviceFlag(fs)
-	sigFile := fs.String("tpm2-signature", "", "signed PCR policy JSON (default: "+defaultSignaturePaths[0]+" if present)")
-	header := fs.String("header", "", "detached header `file`")
-	lockPCRs := fs.String("tpm2-lock-pcrs", "", "after unlocking, extend these PCRs (e.g. 7) so this boot cannot unseal again")
-	activate := tpm2ActivateFlags(fs)
-	pos, err := parseFlags(fs, args, 1, 2)
-	if err != nil {
-		return err
-	}
-	lock, err := tpm2.ParsePCRs(*lockPCRs)
-	if err != nil {
-		return fmt.Errorf("%w: --tpm2-lock-pcrs: %v", errUsage, err)
-	}
-	f, h, err := openHeader(orDefault(*header, pos[0]), false)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	vk, err := unlockTPM2(open, f, h, signaturePath(*sigFile), lock)
-	if err != nil {
-		return err
-	}
-	defer vk.Destroy()
-	if len(pos) == 1 {
-		return nil
-	}
-	node, err := activate(h, pos[1], pos[0], vk)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, node)
-	return nil
-}
-
-func signaturePath(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	for _, p := range defaultSignaturePaths {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// unlockTPM2 tries each systemd-tpm2 token in order and returns the volume
-// key of the first that unseals and opens its keyslot; then it extends the
-// lock PCRs.
-func unlockTPM2(open func() (tpm2Conn, error), f *os.File, h *luks2.Header, sigFile string, lock []int) (*luks2.Secret, error) {
-	ids, toks := h.Tokens()
-	var errs []error
-	for i, id := range ids {
-		if toks[i] == nil || toks[i].Type != tpm2.TokenType {
-			continue
-		}
-		vk, err := unlockToken(open, f, h, h.Meta.Tokens[id], sigFile)
-		if err == nil {
-			return vk, lockTPM2(open, lock)
-		}
-		errs = append(errs, fmt.Errorf("token %s: %w", id, err))
-	}
-	if len(errs) == 0 {
-		return nil, fmt.Errorf("unlock with TPM2: no %s token in the header", tpm2.TokenType)
-	}
-	return nil, fmt.Errorf("unlock with TPM2: %w", errors.Join(errs...))
-}
-
-func unlockToken(open func() (tpm2Conn, error), f *os.File, h *luks2.Header, raw []byte, sigFile string) (*luks2.Secret, error) {
-	tok, err := tpm2.ParseToken(raw)
-	if err != nil {
-		return nil, err
-	}
-	slot, err := tok.Keyslot()
-	if err != nil {
-		return nil, err
-	}
-	secret, err := unsealToken(open, tok, sigFile)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(secret)
-	pass := []byte(base64.StdEncoding.EncodeToString(secret))
-	defer clear(pass)
-	return h.UnlockSlot(f, strconv.Itoa(slot), pass)
-}
-
-func lockTPM2(open func() (tpm2Conn, error), pcrs []int) error {
-	if len(pcrs) == 0 {
-		return nil
-	}
-	tpm, err := open()
-	if err != nil {
-		return err
-	}
-	defer tpm.Close()
-	return tpm2.Lock(tpm, tpm2.SHA256, pcrs)
+	_, err := fmt.Fprintf(w, text, e.Keyslot)
+	return err
 }

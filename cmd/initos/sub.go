@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -192,4 +193,12 @@ func argRange(min, max int) string {
 		return fmt.Sprint(min)
 	}
 	return fmt.Sprintf("%d to %d", min, max)
+}
+
+// writeJSON prints v as indented JSON (the --json output of every verb:
+// snake_case keys, one document, a trailing newline).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

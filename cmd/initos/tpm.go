@@ -6,16 +6,35 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"initos/internal/atomicfile"
 	"initos/tpm2"
 )
 
-func init() { register("tpm", "TPM2 PCRs, sealing, PCR 11 prediction", runTPM) }
+func init() {
+	register("tpm", "TPM2 PCRs, sealing, PCR 11 prediction", runTPM)
+	describe("tpm pcrs", "[FLAGS] [PCR...]",
+		"Print the PCRs of one bank (all 24 unless PCR indexes are given), one \"sha256:7=HEX\" line each, or "+
+			"with --json the array systemd-analyze pcrs --json prints. Exit status 4 when there is no TPM.")
+	describe("tpm seal", "[FLAGS] IN OUT",
+		"Seal the secret in file IN (- for stdin, at most 8 MiB; the TPM takes at most 128 bytes) to the TPM's "+
+			"PCRs and write the systemd-tpm2 token JSON (with an empty keyslots list) to OUT. --pcrs binds PCRs by "+
+			"current value, or by a literal value as 15:sha256=HEX. Binding PCR 7 is refused while Secure Boot is "+
+			"off or the firmware is in setup mode (exit status 5), unless --force.")
+	describe("tpm unseal", "[FLAGS] FILE",
+		"Unseal the token JSON in FILE (- for stdin) and write the secret to stdout. A PIN comes from $PIN, a "+
+			"signed policy's signature from --pcrsig. Exit status 2 wrong PIN, 3 the TPM refuses (the error names "+
+			"the PCRs that differ), 4 no TPM.")
+	describe("tpm predict-pcr11", "UKI",
+		"Print the PCR 11 value systemd-stub 252 measures when it boots UKI, as 11:sha256=HEX.")
+	describe("tpm sign-pcr11", "--private-key KEY UKI",
+		"Sign UKI's PCR 11 value with the RSA private key and print the .pcrsig JSON systemd-measure sign "+
+			"would write (what the build puts into the UKI for a signed PCR 11 policy).")
+}
 
 func runTPM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "tpm", map[string]subcommand{
@@ -27,151 +46,105 @@ func runTPM(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}, args, stdout, stderr)
 }
 
-// tpm2DeviceFlag adds --tpm2-device and returns a function opening it.
-func tpm2DeviceFlag(fs *flag.FlagSet) func() (tpm2Conn, error) {
-	s := fs.String("tpm2-device", "auto", "TPM: auto, a device PATH, swtpm:path=SOCK or swtpm:host=H,port=P")
-	return func() (tpm2Conn, error) {
-		d, err := tpm2.ParseDevice(*s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --tpm2-device: %v", errUsage, err)
-		}
-		return tpm2.Open(d)
-	}
-}
-
-type tpm2Conn = interface {
-	Send([]byte) ([]byte, error)
-	Close() error
-}
-
 func tpmPCRs(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tpm pcrs", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
-	bankName := fs.String("bank", "sha256", "PCR bank: sha256 or sha1")
-	if _, err := parseFlags(fs, args, 0, 0); err != nil {
+	bankName := fs.String("bank", "sha256", "PCR `bank`: sha256, sha1, sha384 or sha512")
+	asJSON := fs.Bool("json", false, "print JSON like systemd-analyze pcrs --json: [{\"nr\":0,\"sha256\":\"…\"},…]")
+	pos, err := parseFlags(fs, args, 0, -1)
+	if err != nil {
 		return err
 	}
 	bank, err := tpm2.ParseBank(*bankName)
 	if err != nil {
-		return fmt.Errorf("%w: --bank: %v", errUsage, err)
+		return usageError(fs, "--bank: %v", err)
+	}
+	pcrs, err := tpm2.ParsePCRs(strings.Join(pos, "+"))
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if len(pcrs) == 0 {
+		for i := range tpm2.NumPCRs {
+			pcrs = append(pcrs, i)
+		}
 	}
 	tpm, err := open()
 	if err != nil {
-		return err
+		return tpmExit(err)
 	}
 	defer tpm.Close()
-	all := make([]int, tpm2.NumPCRs)
-	for i := range all {
-		all[i] = i
-	}
-	v, err := tpm2.ReadPCRs(tpm, bank, all)
+	v, err := tpm2.ReadPCRs(tpm, bank, pcrs)
 	if err != nil {
-		return err
+		return tpmExit(err)
 	}
-	for _, i := range all {
-		fmt.Fprintf(stdout, "%s:%d=%x\n", tpm2.BankName(bank), i, v[i])
-	}
-	return nil
+	return printPCRs(stdout, *asJSON, bank, pcrs, v)
 }
 
-// pinFromEnv returns the PIN in the first non-empty environment variable
-// of envs (systemd's convention for non-interactive use: $PIN to unseal,
-// $NEWPIN to enroll); no envs means no PIN is wanted.
-func pinFromEnv(envs []string) ([]byte, error) {
-	if len(envs) == 0 {
-		return nil, nil
-	}
-	for _, env := range envs {
-		if pin := os.Getenv(env); pin != "" {
-			return []byte(pin), nil
+func printPCRs(w io.Writer, asJSON bool, bank tpm2.Bank, pcrs []int, v map[int][]byte) error {
+	name := tpm2.BankName(bank)
+	if !asJSON {
+		for _, i := range pcrs {
+			fmt.Fprintf(w, "%s:%d=%x\n", name, i, v[i])
 		}
-	}
-	return nil, fmt.Errorf("%w: a PIN is required: set $%s", errUsage, envs[0])
-}
-
-// pinEnv returns envs if want is set, else nil (no PIN).
-func pinEnv(want bool, envs ...string) []string {
-	if !want {
 		return nil
 	}
-	return envs
+	out := make([]map[string]any, len(pcrs))
+	for k, i := range pcrs {
+		out[k] = map[string]any{"nr": i, name: hex.EncodeToString(v[i])}
+	}
+	return writeJSON(w, out)
 }
 
 func tpmSeal(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tpm seal", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
-	pcrs := fs.String("pcrs", "7", "PCRs bound by value, e.g. 7+11 (empty: none)")
-	bankName := fs.String("bank", "sha256", "PCR bank")
-	pubKey := fs.String("public-key", "", "PEM RSA public key for a signed PCR policy")
-	pubPCRs := fs.String("public-key-pcrs", "11", "PCRs covered by the signed policy")
-	withPIN := fs.Bool("pin", false, "also require a PIN (read from $PIN)")
+	var pf policyFlags
+	pf.register(fs, "", "pin", "also require a PIN (read from $PIN)")
+	var sb secureBootFlags
+	sb.register(fs)
 	pos, err := parseFlags(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}
-	opts, err := sealOptions(*pcrs, *bankName, *pubKey, *pubPCRs, pinEnv(*withPIN, "PIN"))
+	p, err := pf.policy("PIN")
 	if err != nil {
 		return err
 	}
-	if opts.Secret, err = readInput(pos[0]); err != nil {
+	if err := sb.check(p, stderr); err != nil {
+		return tpmExit(err)
+	}
+	secret, err := readBounded("IN", pos[0])
+	if err != nil {
 		return err
 	}
+	defer clear(secret)
 	tpm, err := open()
 	if err != nil {
-		return err
+		return tpmExit(err)
 	}
 	defer tpm.Close()
-	_, sealed, err := tpm2.Seal(tpm, opts)
+	o := tpm2.SealOptions{Bank: p.Bank, PCRs: p.PCRs, PCRValues: p.PCRValues,
+		PublicKey: p.PublicKey, PublicKeyPCRs: p.PublicKeyPCRs, PIN: p.PIN, Secret: secret}
+	_, sealed, err := tpm2.Seal(tpm, o)
 	if err != nil {
-		return err
+		return tpmExit(err)
 	}
 	b, err := tpm2.NewToken(sealed, -1).Marshal()
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(pos[1], append(b, '\n'), 0o600)
-}
-
-// sealOptions converts the sealing flags shared by "tpm seal" and
-// "luks enroll-tpm2"; the PIN, if any, comes from the environment variables
-// pinVars (see pinFromEnv).
-func sealOptions(pcrs, bank, pubKey, pubPCRs string, pinVars []string) (tpm2.SealOptions, error) {
-	var o tpm2.SealOptions
-	var err error
-	if o.PCRs, err = tpm2.ParsePCRs(pcrs); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if o.Bank, err = tpm2.ParseBank(bank); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if o.PIN, err = pinFromEnv(pinVars); err != nil {
-		return o, err
-	}
-	if pubKey == "" {
-		return o, nil
-	}
-	b, err := os.ReadFile(pubKey)
-	if err != nil {
-		return o, err
-	}
-	if o.PublicKey, err = tpm2.ParsePublicKeyPEM(b); err != nil {
-		return o, fmt.Errorf("%s: %w", pubKey, err)
-	}
-	if o.PublicKeyPCRs, err = tpm2.ParsePCRs(pubPCRs); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return o, nil
+	return atomicfile.WriteFile(pos[1], append(b, '\n'), 0o600)
 }
 
 func tpmUnseal(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tpm unseal", stdout, stderr)
 	open := tpm2DeviceFlag(fs)
-	sigFile := fs.String("pcrsig", "", ".pcrsig JSON file (signed PCR policy)")
+	sigFile := fs.String("pcrsig", "", ".pcrsig JSON `file` (signed PCR policy)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	b, err := readInput(pos[0])
+	b, err := readBounded("token", pos[0])
 	if err != nil {
 		return err
 	}
@@ -179,35 +152,31 @@ func tpmUnseal(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	secret, err := unsealToken(open, tok, *sigFile)
-	if err != nil {
-		return err
-	}
-	_, err = stdout.Write(secret)
-	return err
-}
-
-// unsealToken opens the TPM and unseals tok, asking $PIN if it needs one.
-func unsealToken(open func() (tpm2Conn, error), tok *tpm2.Token, sigFile string) ([]byte, error) {
 	s, err := tok.Sealed()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	var opts tpm2.UnsealOptions
 	if opts.PIN, err = pinFromEnv(pinEnv(s.PIN, "PIN")); err != nil {
-		return nil, err
+		return err
 	}
-	if sigFile != "" {
-		if opts.Signature, err = os.ReadFile(sigFile); err != nil {
-			return nil, err
+	if *sigFile != "" {
+		if opts.Signature, err = readBounded("--pcrsig", *sigFile); err != nil {
+			return err
 		}
 	}
 	tpm, err := open()
 	if err != nil {
-		return nil, err
+		return tpmExit(err)
 	}
 	defer tpm.Close()
-	return tpm2.Unseal(tpm, s, opts)
+	secret, err := tpm2.Unseal(tpm, s, opts)
+	if err != nil {
+		return tpmExit(err)
+	}
+	defer clear(secret)
+	_, err = stdout.Write(secret)
+	return err
 }
 
 func tpmPredict(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -284,17 +253,4 @@ func readSigner(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: %T cannot sign", path, k)
 	}
 	return s, nil
-}
-
-// readInput reads a file, or stdin for "-".
-func readInput(path string) ([]byte, error) {
-	if path == "-" {
-		return io.ReadAll(os.Stdin)
-	}
-	return os.ReadFile(path)
-}
-
-// writeFileAtomic writes data to path atomically (package atomicfile).
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.WriteFile(path, data, perm)
 }

@@ -2,6 +2,7 @@ package swtpmtest
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -113,4 +114,48 @@ func FreePortPair(t testing.TB) int {
 	}
 	t.Fatal("no free TCP port pair")
 	return 0
+}
+
+// Reboot resets the TPM as a platform reset does (swtpm's control
+// command CMD_INIT, then TPM2_Startup(TPM_SU_CLEAR)): the PCRs are back to
+// their reset values, transient objects and sessions are gone, persistent
+// state (seeds, NV, dictionary-attack counter) stays. No client may be
+// connected.
+func (s *Swtpm) Reboot(t testing.TB) {
+	t.Helper()
+	network, ctrl, server := "unix", filepath.Join(s.Dir, "c"), s.Socket
+	if s.Socket == "" {
+		network = "tcp"
+		ctrl = net.JoinHostPort(s.Host, strconv.Itoa(s.Port+1))
+		server = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	}
+	// CMD_INIT (2) with no flags; the answer is a u32 TPM result.
+	exchange(t, network, ctrl, []byte{0, 0, 0, 2, 0, 0, 0, 0}, 4)
+	// TPM2_Startup(TPM_SU_CLEAR): tag ST_NO_SESSIONS, size 12, CC 0x144.
+	rsp := exchange(t, network, server, []byte{0x80, 0x01, 0, 0, 0, 12, 0, 0, 1, 0x44, 0, 0}, 10)
+	if rc := rsp[6:10]; string(rc) != "\x00\x00\x00\x00" {
+		t.Fatalf("swtpm reboot: TPM2_Startup answered %x", rsp)
+	}
+}
+
+// exchange sends req on a new connection and reads n bytes back.
+func exchange(t testing.TB, network, addr string, req []byte, n int) []byte {
+	t.Helper()
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatalf("swtpm reboot: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		t.Fatalf("swtpm reboot: %v", err)
+	}
+	rsp := make([]byte, n)
+	if _, err := io.ReadFull(c, rsp); err != nil {
+		t.Fatalf("swtpm reboot: read answer from %s: %v", addr, err)
+	}
+	if n == 4 && string(rsp) != "\x00\x00\x00\x00" {
+		t.Fatalf("swtpm reboot: control answered %x", rsp)
+	}
+	return rsp
 }
