@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"initos/enroll"
 	"initos/luks2"
 )
 
@@ -13,11 +14,7 @@ import (
 // TPM-sealed secret and its token(s), for volume key vk, to the header h
 // on the staging device d. Run calls it for every volume, unless the TPM
 // is disabled.
-type EnrollFunc func(d luks2.Device, h *luks2.Header, vk []byte) error
-
-// recoveryPBKDF is what systemd-cryptenroll uses for a recovery key (256
-// bits of entropy need no stretching): pbkdf2-sha512, 1000 iterations.
-var recoveryPBKDF = luks2.PBKDF{Type: "pbkdf2", Hash: "sha512", Iterations: luks2.MinPBKDF2Iterations}
+type EnrollFunc func(d luks2.Device, h *luks2.Header, vk *luks2.Secret) error
 
 // volumeKeySize is the aes-xts-plain64 key: 512 bits.
 const volumeKeySize = 64
@@ -35,17 +32,17 @@ func newVolumeKey() (*luks2.Secret, error) {
 // stageVolume builds the whole LUKS2 header region of a new volume in
 // memory: keyslot 0 = the recovery key with its systemd-recovery token,
 // the TPM2 keyslot and token (enroll), and the pending install token.
-func stageVolume(vk []byte, recovery string, tok *Token, enroll EnrollFunc) (*memDevice, *luks2.Header, error) {
+func stageVolume(vk *luks2.Secret, recovery string, tok *Token, enrollTPM EnrollFunc) (*memDevice, *luks2.Header, error) {
 	mem := &memDevice{max: luks2.DefaultDataOffset}
-	h, err := luks2.Format(mem, []byte(recovery), luks2.FormatOptions{Label: "initos", VolumeKey: vk, PBKDF: recoveryPBKDF})
+	h, err := luks2.Format(mem, []byte(recovery), luks2.FormatOptions{Label: "initos", VolumeKey: vk.Bytes(), PBKDF: enroll.KeyslotPBKDF})
 	if err != nil {
 		return nil, nil, err
 	}
 	if _, err := h.AddToken(mem, -1, []byte(`{"type":"systemd-recovery","keyslots":["0"]}`)); err != nil {
 		return nil, nil, fmt.Errorf("recovery key token: %w", err)
 	}
-	if enroll != nil {
-		if err := enroll(mem, h, vk); err != nil {
+	if enrollTPM != nil {
+		if err := enrollTPM(mem, h, vk); err != nil {
 			return nil, nil, fmt.Errorf("enroll the TPM: %w", err)
 		}
 	}

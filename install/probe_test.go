@@ -50,7 +50,7 @@ func writeVolume(t *testing.T, f *os.File, l *Layout, tok *Token) {
 		t.Fatal(err)
 	}
 	defer vk.Destroy()
-	mem, h, err := stageVolume(vk.Bytes(), "test-recovery", &Token{State: StatePending, InstallID: "x"}, nil)
+	mem, h, err := stageVolume(vk, "test-recovery", &Token{State: StatePending, InstallID: "x"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,12 +151,8 @@ func (r *run) luks(context.Context) (string, error) {
 	}
 	r.recovery = key
 	tok := &Token{State: StatePending, InstallID: r.plan.InstallID, Disks: r.plan.IDs(), Time: r.now().UTC().Format(time.RFC3339)}
-	enroll := r.opts.Enroll
-	if r.cfg.TPM.Disable {
-		enroll = nil
-	}
 	for i, d := range r.plan.Disks {
-		v, err := r.formatDisk(d, i, tok, enroll)
+		v, err := r.formatDisk(d, i, tok, r.enroll)
 		if err != nil {
 			return "", diskErr(StepLUKS, d, err)
 		}
@@ -164,8 +160,8 @@ func (r *run) luks(context.Context) (string, error) {
 		r.sum.Disks[i].LUKSUUID = v.header.UUID()
 	}
 	r.sum.TPM = "not enrolled (recovery key only)"
-	if enroll != nil {
-		r.sum.TPM = "enrolled"
+	if r.enroll != nil {
+		r.sum.TPM = "enrolled: " + describePolicy(r.policy)
 	}
 	return "done", nil
 }
@@ -181,7 +177,7 @@ func (r *run) formatDisk(d *PlannedDisk, i int, tok *Token, enroll EnrollFunc) (
 		return nil, err
 	}
 	v := &volume{part: part, name: mapperName(r.plan.InstallID, i), vk: vk}
-	mem, h, err := stageVolume(vk.Bytes(), r.recovery, tok, enroll)
+	mem, h, err := stageVolume(vk, r.recovery, tok, enroll)
 	if err != nil {
 		vk.Destroy()
 		return nil, err

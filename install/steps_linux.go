@@ -6,12 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"initos/efivar"
+	"initos/enroll"
 	"initos/image"
-	"initos/tpm2"
 )
 
 // run is the state of one install.
@@ -26,6 +25,8 @@ type run struct {
 	start time.Time
 
 	mkfs     string
+	policy   enroll.Policy
+	enroll   EnrollFunc
 	recovery string
 	vols     []*volume
 	top      string // where the btrfs is mounted, "" when not
@@ -69,7 +70,7 @@ func (r *run) preflight(ctx context.Context) (string, error) {
 	if err := checkImage(ctx, r.cfg.Image, r.cfg.Platform); err != nil {
 		return "", err
 	}
-	if err := checkTPM(r.cfg, r.opts.Enroll); err != nil {
+	if err := r.setupTPM(); err != nil {
 		return "", err
 	}
 	if r.mkfs, err = findMkfs(r.opts.MkfsBtrfs); err != nil {
@@ -93,35 +94,26 @@ func checkImage(ctx context.Context, src, platform string) error {
 	return nil
 }
 
-// checkTPM refuses an install with the TPM enabled when there is no TPM
-// or no way to enroll it.
-func checkTPM(cfg *Config, enroll EnrollFunc) error {
-	if cfg.TPM.Disable {
+// setupTPM resolves the TPM policy and the enroll function, and checks
+// the TPM is there.
+func (r *run) setupTPM() error {
+	if r.cfg.TPM.Disable {
+		r.enroll = nil
 		return nil
 	}
-	if enroll == nil {
-		return fmt.Errorf("no TPM enrollment available (tpm.disable installs with the recovery key only)")
-	}
-	d, err := tpm2.ParseDevice(cfg.TPM.Device)
+	p, err := tpmPolicy(&r.cfg.TPM, r.art)
 	if err != nil {
-		return fmt.Errorf("tpm.device: %w", err)
+		return err
 	}
-	paths := []string{d.Path, d.Socket}
-	if d.Path == "" && d.Socket == "" && d.Host == "" {
-		paths = []string{"/dev/tpmrm0", "/dev/tpm0"}
-	}
-	for _, p := range paths {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return nil
-		}
-	}
-	if d.Host != "" {
+	r.policy = p
+	if r.enroll = r.opts.Enroll; r.enroll != nil {
 		return nil
 	}
-	return fmt.Errorf("no TPM at %s (tpm.disable installs with the recovery key only)", strings.Join(paths, " or "))
+	if err := checkTPM(r.cfg.TPM.Device); err != nil {
+		return err
+	}
+	r.enroll, err = tpmEnroller(r.cfg.TPM.Device, p)
+	return err
 }
 
 // disks picks the disks, applies the safety rules, prints the plan and
@@ -158,9 +150,7 @@ func (r *run) secureBoot(context.Context) (string, error) {
 		return "skipped: no UEFI variables", nil
 	}
 	setup, _ := efivar.GetUint8(r.efi, "SetupMode", efivar.GlobalVariable)
-	on, _ := efivar.GetUint8(r.efi, "SecureBoot", efivar.GlobalVariable)
-	switch {
-	case setup == 1 && r.cfg.SecureBoot.Keys != "" && !r.plan.Complete:
+	if setup == 1 && r.cfg.SecureBoot.Keys != "" && !r.plan.Complete {
 		if err := r.enrollKeys(); err != nil {
 			return "", err
 		}
@@ -169,16 +159,19 @@ func (r *run) secureBoot(context.Context) (string, error) {
 			return "keys enrolled", ErrRebootNeeded
 		}
 		return "keys enrolled, continuing with Secure Boot off (forced)", nil
-	case on == 1:
+	}
+	err := enroll.CheckSecureBoot(r.efi)
+	switch {
+	case err == nil:
 		r.sum.SecureBoot = "on"
 		return "on", nil
 	case r.cfg.Force:
 		r.sum.SecureBoot = "off (forced)"
 		return "off (forced)", nil
 	case setup == 1:
-		return "", fmt.Errorf("the firmware is in setup mode and no Secure Boot keys were given (secure_boot.keys); --force installs with Secure Boot off")
+		return "", fmt.Errorf("%w; give the owner's keys (secure_boot.keys) to enroll them, or --force", err)
 	}
-	return "", fmt.Errorf("Secure Boot is off: turn it on in the firmware setup (or clear its keys for setup mode and give secure_boot.keys); --force installs anyway")
+	return "", fmt.Errorf("%w; turn it on in the firmware setup, or --force (a TPM policy bound to PCR 7 would then not hold under Secure Boot)", err)
 }
 
 func (r *run) enrollKeys() error {

@@ -5,17 +5,16 @@ package install
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"initos/efivar"
+	"initos/enroll"
 	"initos/internal/vmtest"
 	"initos/luks2"
 	"initos/tpm2"
@@ -71,7 +70,7 @@ func guestConfig(t *testing.T) *Config {
 }
 
 func guestOptions(t *testing.T, out *bytes.Buffer) Options {
-	o := Options{Out: out, Enroll: testEnroll, ShowRecoveryKey: func(key string) error {
+	o := Options{Out: out, ShowRecoveryKey: func(key string) error {
 		return saveKey(keyDiskPath(t), key)
 	}}
 	if !hasUEFI() {
@@ -113,30 +112,6 @@ func loadKey(t *testing.T) string {
 	f.ReadAt(b, 0)
 	k, _, _ := strings.Cut(string(b), "\n")
 	return k
-}
-
-// testEnroll seals a secret to PCR 7 as it is now and adds it as a
-// keyslot with a systemd-tpm2 token (a stand-in for package enroll).
-func testEnroll(d luks2.Device, h *luks2.Header, vk []byte) error {
-	tpm, err := tpm2.Open(tpm2.Device{})
-	if err != nil {
-		return err
-	}
-	secret, sealed, err := tpm2.Seal(tpm, tpm2.SealOptions{PCRs: []int{7}})
-	tpm.Close()
-	if err != nil {
-		return err
-	}
-	slot, err := h.AddKey(d, vk, []byte(base64.StdEncoding.EncodeToString(secret)), luks2.KeyslotOptions{PBKDF: recoveryPBKDF})
-	if err != nil {
-		return err
-	}
-	tok, err := tpm2.NewToken(sealed, slot).Marshal()
-	if err != nil {
-		return err
-	}
-	_, err = h.AddToken(d, -1, tok)
-	return err
 }
 
 // TestGuestCut runs the install and cuts the power right after the step
@@ -241,34 +216,25 @@ func openGuestVolume(t *testing.T, part string, i int) string {
 	return node
 }
 
-// unsealTPM opens the volume's TPM keyslot.
+// unsealTPM opens the volume with its TPM token (PCR 15 is still zero:
+// nothing measured a volume in this boot).
 func unsealTPM(t *testing.T, f *os.File, h *luks2.Header) {
 	t.Helper()
-	ids, toks := h.Tokens()
-	for i, id := range ids {
-		if toks[i].Type != tpm2.TokenType {
-			continue
-		}
-		tok, err := tpm2.ParseToken(h.Meta.Tokens[id])
-		if err != nil {
-			t.Fatal(err)
-		}
-		sealed, _ := tok.Sealed()
-		tpm, err := tpm2.Open(tpm2.Device{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		secret, err := tpm2.Unseal(tpm, sealed, tpm2.UnsealOptions{})
-		tpm.Close()
-		if err != nil {
-			t.Fatalf("TPM unseal: %v", err)
-		}
-		slot, _ := tok.Keyslot()
-		vk, err := h.UnlockSlot(f, strconv.Itoa(slot), []byte(base64.StdEncoding.EncodeToString(secret)))
-		if err != nil {
-			t.Fatalf("TPM keyslot %d: %v", slot, err)
-		}
-		vk.Destroy()
+	if !hasTPM() {
+		return
+	}
+	tpm, err := tpm2.Open(tpm2.Device{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tpm.Close()
+	vk, tok, err := enroll.Unlock(tpm, f, h, enroll.UnlockOptions{})
+	if err != nil {
+		t.Fatalf("TPM unlock: %v", err)
+	}
+	vk.Destroy()
+	if got := tpm2.FormatPCRs(tok.Raw.PCRs); got != "7+15" {
+		t.Errorf("TPM token binds PCRs %s, want 7+15", got)
 	}
 }
 
