@@ -1,212 +1,27 @@
 package install
 
 import (
-	"archive/tar"
-	"bytes"
-	"crypto/sha256"
-	"encoding/pem"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
-	"initos/authenticode"
-	"initos/efivar"
-	"initos/internal/testenv"
-	"initos/pecoff"
-	"initos/verity"
+	"initos/internal/installtest"
 )
 
-// testRelease is the kernel release of the test artifacts.
-const testRelease = "6.1.0-test-amd64"
+const testRelease = installtest.Release
 
-var fixedTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var fixedTime = installtest.Time
 
-// fixture holds the boot artifacts, keys and root image of a test
-// install, in one directory (install.json paths are relative to it).
-type fixture struct {
-	Dir     string
-	UKI     string // signed UKI
-	Modules string // modules-<release>.sqfs with verity appended
-	Keys    string // owner keys: db.crt, PK.auth, KEK.auth, db.auth
-	Image   string // oci:DIR
-	Keys2   *efivar.OwnerKeys
-	Root    string // verity root hash of Modules
-}
+type fixture = installtest.Fixture
 
-// newFixture builds the artifacts in dir (mksquashfs makes the modules
-// image's squashfs; everything else is Go).
-func newFixture(t testing.TB, dir string) *fixture {
-	t.Helper()
-	mksquashfs := testenv.Tool(t, "mksquashfs")
-	fx := &fixture{Dir: dir, Keys: filepath.Join(dir, "keys")}
-	fx.writeKeys(t)
-	fx.UKI = filepath.Join(dir, "initos.efi")
-	fx.writeUKI(t, fx.UKI, fx.Keys2.DB)
-	fx.Modules = filepath.Join(dir, "modules-"+testRelease+".sqfs")
-	fx.Root = writeModules(t, mksquashfs, fx.Modules)
-	fx.Image = "oci:" + filepath.Join(dir, "image")
-	writeImage(t, filepath.Join(dir, "image"))
-	return fx
-}
-
-func (fx *fixture) writeKeys(t testing.TB) {
-	t.Helper()
-	k, err := efivar.GenerateOwnerKeys(efivar.MustParseGUID("11111111-2222-3333-4444-555555555555"), "InitOS install test", fixedTime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := k.Payloads(fixedTime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx.Keys2 = k
-	files := map[string][]byte{
-		"db.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.DB.Cert.Raw}),
-		"PK.auth": p.PK, "KEK.auth": p.KEK, "db.auth": p.DB,
-	}
-	writeFiles(t, fx.Keys, files)
-}
-
-// writeUKI builds a small UKI on the repository's systemd-stub and signs
-// it with kp.
-func (fx *fixture) writeUKI(t testing.TB, path string, kp efivar.KeyPair) {
-	t.Helper()
-	stub, err := os.ReadFile("../pecoff/testdata/linuxx64.efi.stub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := pecoff.BuildUKI(stub, pecoff.UKI{Linux: bytes.Repeat([]byte("kernel"), 50000), Uname: []byte(testRelease),
-		OSRelease: []byte("ID=initos-test\n"), Cmdline: []byte("console=ttyS0")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := authenticode.Sign(img, kp.Key, kp.Cert, authenticode.SignOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, img.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeModules makes a squashfs of a small module tree with mksquashfs
-// and appends its verity tree at the 4 KiB aligned end; it returns the
-// root hash (hex).
-func writeModules(t testing.TB, mksquashfs, path string) string {
-	t.Helper()
-	src := filepath.Join(t.TempDir(), "modules")
-	files := map[string][]byte{"kernel/drivers/test.ko": bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 40000), "modules.dep": []byte("kernel/drivers/test.ko:\n")}
-	writeFiles(t, src, files)
-	if out, err := exec.Command(mksquashfs, src, path, "-noappend", "-quiet", "-all-root", "-mkfs-time", "0").CombinedOutput(); err != nil {
-		t.Fatalf("mksquashfs: %v\n%s", err, out)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	end, err := squashfsEnd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := (end + 4095) &^ 4095
-	if err := f.Truncate(off); err != nil {
-		t.Fatal(err)
-	}
-	res, err := verity.Format(f, off, f, off, verity.Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.RootHashHex()
-}
-
-// writeImage writes an OCI layout holding a one-layer root image.
-func writeImage(t testing.TB, dir string) {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range []struct{ name, body string }{{"etc/", ""}, {"etc/os-release", "ID=initos-test-root\n"}, {"sbin/", ""}, {"sbin/init", "#!/bin/sh\necho hello\n"}} {
-		h := &tar.Header{Name: e.name, Mode: 0o755, ModTime: fixedTime, Typeflag: tar.TypeDir}
-		if e.body != "" {
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(tw, e.body)
-	}
-	tw.Close()
-	b := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lp, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "initos/test-root:1"})); err != nil {
-		t.Fatal(err)
-	}
-}
+func newFixture(t testing.TB, dir string) *fixture { return installtest.New(t, dir) }
 
 func writeFiles(t testing.TB, dir string, files map[string][]byte) {
-	t.Helper()
-	for name, b := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	installtest.WriteFiles(t, dir, files)
 }
 
-// config returns an install config for the fixture.
-func (fx *fixture) config(disks ...string) *Config {
+func hashFile(t testing.TB, path string) string { return installtest.HashFile(t, path) }
+
+// fxConfig returns an install config for the fixture.
+func fxConfig(fx *fixture, disks ...string) *Config {
 	return &Config{Disks: disks, Yes: true, UKI: fx.UKI, Modules: fx.Modules, Image: fx.Image,
 		SecureBoot: SecureBootConfig{Keys: fx.Keys}, ESPSize: 40 << 20, MinRootSize: 200 << 20}
-}
-
-// hashFile returns a SHA-256 digest of a file or block device: of the
-// offset and content of every 1 MiB chunk that is not all zeros (the same
-// digest as of the whole content, for content of the same size, and far
-// cheaper on mostly empty test disks).
-func hashFile(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf, zero := make([]byte, 1<<20), make([]byte, 1<<20)
-	for off := int64(0); ; off += int64(len(buf)) {
-		n, err := io.ReadFull(f, buf)
-		if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
-			fmt.Fprintf(h, "%d:%d:", off, n)
-			h.Write(buf[:n])
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			fmt.Fprintf(h, "size %d", off+int64(n))
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
 }

@@ -66,7 +66,7 @@ func testOptions(t *testing.T, step string) (Options, *bytes.Buffer) {
 func TestLoopGPTAndESP(t *testing.T) {
 	fx := newFixture(t, t.TempDir())
 	dev, img := loopDisk(t, testDiskSize)
-	cfg := fx.config(dev)
+	cfg := fxConfig(fx, dev)
 	cfg.Force, cfg.TPM.Disable = true, true
 	opts, out := testOptions(t, StepESP)
 	sum, err := Run(context.Background(), cfg, opts)

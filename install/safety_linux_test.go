@@ -54,13 +54,13 @@ func TestLoopSafety(t *testing.T) {
 		{"UKI signed by another key", testDiskSize, func(t *testing.T, dev string, cfg *Config, opts *Options) {
 			other, _ := efivar.GenerateOwnerKeys(efivar.MustParseGUID("99999999-2222-3333-4444-555555555555"), "other", fixedTime)
 			cfg.UKI = filepath.Join(t.TempDir(), "other.efi")
-			fx.writeUKI(t, cfg.UKI, other.DB)
+			fx.WriteUKI(t, cfg.UKI, other.DB)
 		}, StepPreflight, "signature"},
 		{"no consent", testDiskSize, func(t *testing.T, dev string, cfg *Config, opts *Options) { cfg.Yes = false }, StepDisks, ErrNoConsent.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dev, _ := loopDisk(t, tc.size)
-			cfg := fx.config(dev)
+			cfg := fxConfig(fx, dev)
 			cfg.Force, cfg.TPM.Disable = true, true
 			opts, out := testOptions(t, "")
 			if tc.setup != nil {

@@ -34,7 +34,7 @@ func TestSecureBootStep(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg := fx.config("vda")
+			cfg := fxConfig(fx, "vda")
 			cfg.Force = tc.force
 			if !tc.keys {
 				cfg.SecureBoot.Keys = ""

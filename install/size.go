@@ -41,8 +41,12 @@ func ParseSize(s string) (Size, error) {
 	return Size(n << shift), nil
 }
 
-// String formats s with the largest binary unit that divides it.
+// String formats s with the largest binary unit that divides it ("0"
+// for zero, which is "the default" in flags).
 func (s Size) String() string {
+	if s == 0 {
+		return "0"
+	}
 	for _, u := range []struct {
 		suffix string
 		shift  uint

@@ -48,9 +48,7 @@ func newRun(cfg *Config, opts Options) *run {
 func (r *run) preflight(ctx context.Context) (string, error) {
 	r.efi = r.opts.EFI
 	if r.efi == nil {
-		if st, err := efivar.OpenEfivarfs(r.cfg.EFIVars); err == nil {
-			r.efi = st
-		}
+		r.efi = openEFI(r.cfg.EFIVars)
 	}
 	uki, modules, err := findArtifacts(r.cfg)
 	if err != nil {
@@ -79,6 +77,18 @@ func (r *run) preflight(ctx context.Context) (string, error) {
 	s := r.sum
 	s.UKI, s.UKISigner, s.Modules, s.ModulesRootHash = r.art.UKIPath, r.art.Signer, r.art.ModulesName, r.art.RootHash
 	return "done", nil
+}
+
+// openEFI opens the variable store: efivarfs, or any other directory laid
+// out like it (tests, offline installs); nil when there is none.
+func openEFI(path string) efivar.Store {
+	if st, err := efivar.OpenEfivarfs(path); err == nil {
+		return st
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() && path != DefaultEFIVars {
+		return &efivar.Dir{Path: path}
+	}
+	return nil
 }
 
 // checkImage resolves the root image source (it must exist) without

@@ -114,21 +114,30 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	partNum := fs.Uint("part-num", 1, "partition `NUMBER`")
 	partStart := fs.Uint64("part-start", 0, "partition start `LBA` (required)")
 	partSize := fs.Uint64("part-size", 0, "partition size in `LBA`s (required)")
+	var disk efiDiskFlags
+	disk.register(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
-	g, err := efivar.ParseGUID(*partGUID)
-	switch {
-	case *partGUID == "":
-		return fmt.Errorf("%w: efi boot add: --part-guid is required", errUsage)
-	case err != nil:
-		return fmt.Errorf("%w: efi boot add: --part-guid: %v", errUsage, err)
-	case *partStart == 0:
-		return fmt.Errorf("%w: efi boot add: --part-start is required", errUsage)
-	case *partSize == 0:
-		return fmt.Errorf("%w: efi boot add: --part-size is required", errUsage)
-	case *partNum > math.MaxUint32:
-		return fmt.Errorf("%w: efi boot add: --part-num %d: too large", errUsage, *partNum)
+	hd, err := disk.hardDrive(fs, func() (efivar.HardDrive, error) {
+		g, err := efivar.ParseGUID(*partGUID)
+		switch {
+		case *partGUID == "":
+			return efivar.HardDrive{}, fmt.Errorf("%w: efi boot add: --part-guid (or --disk) is required", errUsage)
+		case err != nil:
+			return efivar.HardDrive{}, fmt.Errorf("%w: efi boot add: --part-guid: %v", errUsage, err)
+		case *partStart == 0:
+			return efivar.HardDrive{}, fmt.Errorf("%w: efi boot add: --part-start is required", errUsage)
+		case *partSize == 0:
+			return efivar.HardDrive{}, fmt.Errorf("%w: efi boot add: --part-size is required", errUsage)
+		case *partNum > math.MaxUint32:
+			return efivar.HardDrive{}, fmt.Errorf("%w: efi boot add: --part-num %d: too large", errUsage, *partNum)
+		}
+		return efivar.HardDrive{PartitionNumber: uint32(*partNum), PartitionStart: *partStart, PartitionSize: *partSize,
+			PartitionSignature: g, PartitionFormat: efivar.PartitionFormatGPT, SignatureType: efivar.SignatureTypeGUID}, nil
+	})
+	if err != nil {
+		return err
 	}
 	store, err := keysStore(*vars)
 	if err != nil {
@@ -136,11 +145,7 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	n, err := efivar.AddBootEntry(store, &efivar.LoadOption{
 		Attributes: efivar.LoadOptionActive, Description: *label,
-		FilePath: efivar.DevicePath{
-			efivar.HardDriveNode(efivar.HardDrive{PartitionNumber: uint32(*partNum), PartitionStart: *partStart, PartitionSize: *partSize,
-				PartitionSignature: g, PartitionFormat: efivar.PartitionFormatGPT, SignatureType: efivar.SignatureTypeGUID}),
-			efivar.FilePathNode(*loader),
-		},
+		FilePath: efivar.DevicePath{efivar.HardDriveNode(hd), efivar.FilePathNode(*loader)},
 	})
 	if err != nil {
 		return fmt.Errorf("efi boot add: %w", err)
