@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat12"
@@ -20,6 +21,7 @@ import (
 type ESPFile struct {
 	Path string // on the ESP: "/EFI/Linux/initos.efi"
 	Src  string // the file to copy
+	Data []byte // or the content itself (Src empty)
 	Size int64
 	Sum  [32]byte // SHA-256 of the content
 	// Check verifies the content read back from the ESP (Authenticode,
@@ -65,11 +67,14 @@ func (a *Artifacts) checkModules(r io.ReaderAt, _ int64) error {
 // espLabel is the FAT volume label of ESP n.
 func espLabel(n int) string { return fmt.Sprintf("INITOS_%c", 'A'+n-1) }
 
-// openFAT opens a FAT32 filesystem at off/size of dev for go-diskfs.
+// openFAT opens a FAT32 filesystem at off/size of dev for go-diskfs. A
+// new one gets a volume ID from the clock unless the label ends in '!'
+// (reproducible images: the ID is 0).
 func openFAT(dev *os.File, off, size int64, sectorSize int, create bool, label string) (*fat32.FileSystem, error) {
 	b := file.New(dev, false)
 	if create {
-		return fat32.Create(b, size, off, int64(sectorSize), label, false)
+		repro := strings.HasSuffix(label, "!")
+		return fat32.Create(b, size, off, int64(sectorSize), strings.TrimSuffix(label, "!"), repro)
 	}
 	return fat32.Read(b, size, off, int64(sectorSize))
 }
@@ -81,7 +86,7 @@ func formatESP(dev *os.File, off, size int64, sectorSize int, label string, file
 	if err := zeroRange(dev, off, min(size, probeSpan)); err != nil {
 		return fmt.Errorf("clear old signatures: %w", err)
 	}
-	fsys, err := openFAT(dev, off, size, sectorSize, true, label)
+	fsys, err := openFAT(dev, off, fatSafeSize(size, sectorSize), sectorSize, true, label)
 	if err != nil {
 		return fmt.Errorf("make FAT32: %w", err)
 	}
@@ -94,6 +99,37 @@ func formatESP(dev *os.File, off, size int64, sectorSize int, label string, file
 		return fmt.Errorf("fix up FAT32: %w", err)
 	}
 	return nil
+}
+
+// fatSafeSize returns the largest size up to size for which go-diskfs
+// v1.9.4 sizes the FAT right. Its sectors per FAT, ceil(4*(sectors-32) /
+// (cluster bytes + 8)), leaves out the two reserved FAT entries, so for
+// some sizes (64 MiB is one) the FAT lacks entries for its last
+// clusters, which fsck.fat rejects; a few sectors less avoid it. The
+// filesystem may end before its partition does.
+func fatSafeSize(size int64, sectorSize int) int64 {
+	ss := int64(sectorSize)
+	cluster := int64(4 << 10)
+	switch {
+	case size <= 260<<20:
+		cluster = 512
+	case size > 8<<30 && size <= 16<<30:
+		cluster = 8 << 10
+	case size > 16<<30 && size <= 32<<30:
+		cluster = 16 << 10
+	case size > 32<<30:
+		cluster = 32 << 10
+	}
+	spc := max(cluster/ss, 1)
+	for {
+		total := size/ss - 32
+		perFAT := (4*total + ss*spc + 8 - 1) / (ss*spc + 8)
+		clusters := (total - 2*perFAT) / spc
+		if perFAT*ss/4 >= clusters+2 {
+			return size
+		}
+		size -= ss
+	}
 }
 
 func zeroRange(dev *os.File, off, n int64) error {
@@ -128,6 +164,9 @@ func putFile(fsys *fat32.FileSystem, dev *os.File, f ESPFile) error {
 	ranges, err := fl.GetDiskRanges()
 	if err != nil {
 		return err
+	}
+	if f.Src == "" {
+		return copyRanges(dev, fsys.Start(), ranges, bytes.NewReader(f.Data), f.Size)
 	}
 	src, err := os.Open(f.Src)
 	if err != nil {

@@ -115,3 +115,34 @@ func TestInstallCLILoop(t *testing.T) {
 		t.Errorf("efi boot add --disk --part-guid: exit %d, want 2; stderr:\n%s", status, stderr)
 	}
 }
+
+func TestUSBBuildCLI(t *testing.T) {
+	dir := t.TempDir()
+	fx := installtest.New(t, filepath.Join(dir, "fx"))
+	installer := filepath.Join(dir, "installer.efi")
+	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 initos.mode=install")
+	cfgPath := filepath.Join(fx.Dir, "install.json")
+	os.WriteFile(cfgPath, []byte(`{"disks":["auto"],"yes":true,"uki":"initos.efi","modules":"`+filepath.Base(fx.Modules)+`","image":"oci:image","secure_boot":{"keys":"keys"}}`), 0o644)
+	out := filepath.Join(dir, "usb.img")
+	stdout, stderr, status := runInstallCLI("usb", "build", "--uki", installer, "--install-config", cfgPath, "--recovery-sqfs", fx.Modules, "-o", out, "--json")
+	var img install.USBImage
+	if status != 0 || json.Unmarshal([]byte(stdout), &img) != nil || len(img.Layout.Partitions) != 2 || img.Recovery == "" {
+		t.Fatalf("usb build: exit %d, stdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	for _, tc := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"usb", "build", "--help"}, 0, "usage: initos usb build --uki FILE"},
+		{[]string{"usb", "build", "-o", out}, 2, "--uki is required"},
+		{[]string{"usb", "build", "--uki", installer}, 2, "-o is required"},
+		{[]string{"usb", "build", "--uki", installer, "--recovery-image", "oci:x", "-o", out}, 2, "needs the squashfs writer"},
+		{[]string{"usb", "build", "--uki", fx.UKI, "-o", out}, 1, "lacks initos.mode=install"},
+	} {
+		stdout, stderr, status := runInstallCLI(tc.args...)
+		if status != tc.status || !strings.Contains(stdout+stderr, tc.want) {
+			t.Errorf("initos %q: exit %d, want %d with %q; output:\n%s%s", tc.args, status, tc.status, tc.want, stdout, stderr)
+		}
+	}
+}

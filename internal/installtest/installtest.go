@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,12 +86,19 @@ func (fx *Fixture) writeKeys(t testing.TB) {
 // it with kp.
 func (fx *Fixture) WriteUKI(t testing.TB, path string, kp efivar.KeyPair) {
 	t.Helper()
+	fx.WriteUKICmdline(t, path, kp, "console=ttyS0")
+}
+
+// WriteUKICmdline is WriteUKI with the given kernel command line (the
+// installer's has initos.mode=install).
+func (fx *Fixture) WriteUKICmdline(t testing.TB, path string, kp efivar.KeyPair, cmdline string) {
+	t.Helper()
 	stub, err := os.ReadFile(stubPath())
 	if err != nil {
 		t.Fatal(err)
 	}
 	img, err := pecoff.BuildUKI(stub, pecoff.UKI{Linux: bytes.Repeat([]byte("kernel"), 50000), Uname: []byte(Release),
-		OSRelease: []byte("ID=initos-test\n"), Cmdline: []byte("console=ttyS0")})
+		OSRelease: []byte("ID=initos-test\n"), Cmdline: []byte(cmdline)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +118,13 @@ func writeModules(t testing.TB, mksquashfs, path string) string {
 	src := filepath.Join(t.TempDir(), "modules")
 	files := map[string][]byte{"kernel/drivers/test.ko": bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 40000), "modules.dep": []byte("kernel/drivers/test.ko:\n")}
 	WriteFiles(t, src, files)
-	if out, err := exec.Command(mksquashfs, src, path, "-noappend", "-quiet", "-all-root", "-mkfs-time", "0").CombinedOutput(); err != nil {
+	cmd := exec.Command(mksquashfs, src, path, "-noappend", "-quiet", "-all-root", "-mkfs-time", "0", "-all-time", "0")
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "SOURCE_DATE_EPOCH=") { // mksquashfs refuses it with -mkfs-time
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mksquashfs: %v\n%s", err, out)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
