@@ -44,6 +44,9 @@ const probeSpan = 1 << 20
 
 // Probe classifies the content of a disk of size bytes read through r.
 func Probe(r io.ReaderAt, size int64, sectorSize int) (Content, error) {
+	if why := gptInsane(r, size, sectorSize); why != "" {
+		return Content{Kind: Foreign, What: "GPT partition table " + why}, nil
+	}
 	if l := readGPT(r, size, sectorSize); l != nil {
 		return probeGPT(r, l)
 	}
@@ -114,8 +117,36 @@ func describeGPT(l *Layout) string {
 	return fmt.Sprintf("GPT partition table with %d partitions (%s)", len(l.Partitions), strings.Join(names, ", "))
 }
 
+// maxGPTEntries bounds a GPT partition entry array (UEFI 2.10, 5.3.2: at
+// least 16 KiB; 128 entries of 128 bytes in practice).
+const maxGPTEntries = 1 << 20
+
+// gptInsane checks the primary and backup GPT headers before go-diskfs
+// reads the entry array they describe (it allocates entries x size bytes
+// as the header says): it returns why a header is implausible, or "".
+func gptInsane(r io.ReaderAt, size int64, sectorSize int) string {
+	ss := int64(sectorSize)
+	for _, lba := range []int64{1, size/ss - 1} {
+		var h [92]byte
+		if lba < 1 || lba*ss+92 > size {
+			continue
+		}
+		if _, err := r.ReadAt(h[:], lba*ss); err != nil || string(h[:8]) != "EFI PART" {
+			continue
+		}
+		n, esz := binary.LittleEndian.Uint32(h[80:]), binary.LittleEndian.Uint32(h[84:])
+		if esz < 128 || esz > 4096 || uint64(n)*uint64(esz) > maxGPTEntries {
+			return fmt.Sprintf("at LBA %d with an implausible entry array (%d entries of %d bytes)", lba, n, esz)
+		}
+	}
+	return ""
+}
+
 // readGPT returns the disk's GPT (primary, else backup) or nil.
 func readGPT(r io.ReaderAt, size int64, sectorSize int) *Layout {
+	if gptInsane(r, size, sectorSize) != "" {
+		return nil
+	}
 	t, err := gpt.Read(&readerFile{r: r, size: size}, sectorSize, sectorSize)
 	if err != nil {
 		return nil

@@ -1,7 +1,9 @@
 package install
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +106,10 @@ func TestProbe(t *testing.T) {
 		{"initos, volume without token", func(t *testing.T, f *os.File) {
 			writeVolume(t, f, writeInitOSGPT(t, f, testDiskSize, false), nil)
 		}, Foreign, "that no installer marked"},
+		{"gpt with a huge entry array", func(t *testing.T, f *os.File) {
+			writeInitOSGPT(t, f, testDiskSize, false)
+			hugeEntries(t, f, 512)
+		}, Foreign, "implausible entry array (4294967295 entries of 128 bytes)"},
 		{"initos, backup GPT only", func(t *testing.T, f *os.File) {
 			writeInitOSGPT(t, f, testDiskSize, false)
 			f.WriteAt(make([]byte, 512), 512) // a crash before the primary header was written
@@ -121,6 +127,18 @@ func TestProbe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugeEntries rewrites the GPT header at off to claim 2^32-1 entries,
+// with a valid header CRC.
+func hugeEntries(t *testing.T, f *os.File, off int64) {
+	t.Helper()
+	h := make([]byte, 92)
+	f.ReadAt(h, off)
+	binary.LittleEndian.PutUint32(h[80:], 0xffffffff)
+	clear(h[16:20])
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h))
+	f.WriteAt(h, off)
 }
 
 func TestPlanLayout(t *testing.T) {
