@@ -5,9 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
+	"initos/internal/installtest"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
 )
@@ -90,7 +90,7 @@ func guestFiles(t *testing.T, fx *fixture, dir string) map[string]string {
 		return nil
 	})
 	for _, tool := range []string{"mkfs.btrfs", "btrfs"} {
-		for guest, host := range withLibraries(t, testenv.Tool(t, tool)) {
+		for guest, host := range installtest.WithLibraries(t, testenv.Tool(t, tool)) {
 			files[guest] = host
 		}
 	}
@@ -102,30 +102,4 @@ func guestFiles(t *testing.T, fx *fixture, dir string) map[string]string {
 	}
 	files["/bin/initos"] = cli
 	return files
-}
-
-// withLibraries returns a program and the shared libraries ldd lists for
-// it, as guest path -> host file (symbolic links resolved).
-func withLibraries(t *testing.T, prog string) map[string]string {
-	t.Helper()
-	out := testenv.Run(t, testenv.Tool(t, "ldd"), prog)
-	m := map[string]string{"/usr/sbin/" + filepath.Base(prog): prog}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		var lib string
-		switch {
-		case len(f) >= 3 && f[1] == "=>":
-			lib = f[2]
-		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
-			lib = f[0]
-		default:
-			continue
-		}
-		real, err := filepath.EvalSymlinks(lib)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[lib] = real
-	}
-	return m
 }

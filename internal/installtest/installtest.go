@@ -118,6 +118,13 @@ func writeModules(t testing.TB, mksquashfs, path string) string {
 	src := filepath.Join(t.TempDir(), "modules")
 	files := map[string][]byte{"kernel/drivers/test.ko": bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 40000), "modules.dep": []byte("kernel/drivers/test.ko:\n")}
 	WriteFiles(t, src, files)
+	return WriteModulesFrom(t, mksquashfs, path, src)
+}
+
+// WriteModulesFrom makes a modules image of the tree src: mksquashfs,
+// then its verity tree at the 4 KiB aligned end; it returns the root hash.
+func WriteModulesFrom(t testing.TB, mksquashfs, path, src string) string {
+	t.Helper()
 	cmd := exec.Command(mksquashfs, src, path, "-noappend", "-quiet", "-all-root", "-mkfs-time", "0", "-all-time", "0")
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "SOURCE_DATE_EPOCH=") { // mksquashfs refuses it with -mkfs-time
@@ -245,4 +252,39 @@ func squashfsEnd(r io.ReaderAt) (int64, error) {
 		return 0, fmt.Errorf("not a squashfs image")
 	}
 	return int64(binary.LittleEndian.Uint64(sb[40:])), nil
+}
+
+// WithLibraries returns a program and the shared libraries ldd lists for
+// it (and for extra, libraries it loads with dlopen), as guest path ->
+// host file (symbolic links resolved), to copy into a VM's initramfs: the
+// guest path of the program is its host path.
+func WithLibraries(t testing.TB, prog string, extra ...string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, p := range append([]string{prog}, extra...) {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[p] = real
+		out := testenv.Run(t, testenv.Tool(t, "ldd"), p)
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			var lib string
+			switch {
+			case len(f) >= 3 && f[1] == "=>":
+				lib = f[2]
+			case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+				lib = f[0]
+			default:
+				continue
+			}
+			real, err := filepath.EvalSymlinks(lib)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[lib] = real
+		}
+	}
+	return m
 }

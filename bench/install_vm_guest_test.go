@@ -1,0 +1,190 @@
+//go:build vmguest
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"initos/enroll"
+	"initos/install"
+	"initos/internal/installtest"
+	"initos/luks2"
+	"initos/tpm2"
+)
+
+// Guest side of BenchmarkInstall: two rounds, each installing with
+// initos on one disk and by hand with the C tools on the other, then the
+// other way round.
+func TestGuestInstallBench(t *testing.T) {
+	if err := os.MkdirAll("/payload", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("/dev/vdc", "/payload", "squashfs", unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("mount the payload: %v", err)
+	}
+	disks := [2]string{"vda", "vdb"}
+	for round := 0; round < 2; round++ {
+		ours, theirs := disks[round%2], disks[1-round%2]
+		benchOurs(t, ours)
+		benchTheirs(t, "/dev/"+theirs)
+	}
+}
+
+// rusage returns the CPU time (user + system) of self and children.
+func rusage() (self, children time.Duration) {
+	var s, c unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &s)
+	unix.Getrusage(unix.RUSAGE_CHILDREN, &c)
+	cpu := func(r unix.Rusage) time.Duration {
+		return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+	}
+	return cpu(s), cpu(c)
+}
+
+func report(t *testing.T, name string, d time.Duration) {
+	t.Logf("BENCH %s %.1f", name, float64(d.Microseconds())/1000)
+}
+
+// benchOurs runs install.Run; the TPM enrollment is timed on its own.
+func benchOurs(t *testing.T, disk string) {
+	var tpmTime time.Duration
+	enrollFn := func(d luks2.Device, h *luks2.Header, vk *luks2.Secret) error {
+		start := time.Now()
+		defer func() { tpmTime += time.Since(start) }()
+		tpm, err := tpm2.Open(tpm2.Device{})
+		if err != nil {
+			return err
+		}
+		defer tpm.Close()
+		_, err = enroll.Enroll(tpm, d, h, vk, enroll.DefaultPolicy(nil))
+		return err
+	}
+	cfg := &install.Config{Disks: []string{"/dev/" + disk}, Yes: true, Wipe: true, Force: true,
+		UKI: "/payload/initos.efi", Modules: "/payload/modules-" + installtest.Release + ".sqfs", Image: "oci:/payload/oci",
+		SecureBoot: install.SecureBootConfig{DBCert: "/payload/keys/db.crt"}}
+	var out bytes.Buffer
+	s0, c0 := rusage()
+	start := time.Now()
+	sum, err := install.Run(context.Background(), cfg, install.Options{Out: &out, Enroll: enrollFn, ShowRecoveryKey: func(string) error { return nil }})
+	total := time.Since(start)
+	s1, c1 := rusage()
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, out.String())
+	}
+	step := map[string]time.Duration{}
+	for _, s := range sum.Steps {
+		step[s.Name] = time.Duration(s.Duration * float64(time.Second))
+	}
+	report(t, "initos-gpt-ms", step["gpt"])
+	report(t, "initos-fat-ms", step["esp"])
+	report(t, "initos-luks-ms", step["luks"]-tpmTime)
+	report(t, "initos-tpm-ms", tpmTime)
+	report(t, "initos-mkfs-ms", step["btrfs"])
+	report(t, "initos-image-ms", step["image"])
+	report(t, "initos-rest-ms", total-step["gpt"]-step["esp"]-step["luks"]-step["btrfs"]-step["image"])
+	report(t, "initos-total-ms", total)
+	report(t, "initos-cpu-ms", s1-s0+c1-c0)
+}
+
+// sh runs a C tool, failing the test with its output.
+func sh(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// timed runs f and reports its wall time and adds its children's CPU.
+func timed(t *testing.T, name string, cpu *time.Duration, f func()) time.Duration {
+	_, c0 := rusage()
+	start := time.Now()
+	f()
+	d := time.Since(start)
+	_, c1 := rusage()
+	*cpu += c1 - c0
+	report(t, "c-"+name+"-ms", d)
+	return d
+}
+
+// benchTheirs makes the same layout with sgdisk, mkfs.fat, mtools,
+// cryptsetup, systemd-cryptenroll, mkfs.btrfs and tar.
+func benchTheirs(t *testing.T, dev string) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	os.WriteFile(key, []byte(strings.Repeat("cbdefghi", 8)), 0o600)
+	mnt := filepath.Join(dir, "mnt")
+	var cpu, total time.Duration
+	total += timed(t, "gpt", &cpu, func() {
+		sh(t, "sgdisk", "--zap-all", dev)
+		sh(t, "sgdisk", "-n", "1:2048:+500M", "-t", "1:ef00", "-c", "1:InitOS ESP A", "-n", "2:0:+500M", "-t", "2:ef00", "-c", "2:InitOS ESP B",
+			"-n", "3:0:0", "-t", "3:CA7D7CCB-63ED-4C53-861C-1742536059CC", "-c", "3:InitOS LUKS", dev)
+		sh(t, "partx", "-u", dev)
+		waitNode(t, dev+"3")
+	})
+	total += timed(t, "fat", &cpu, func() {
+		for i, label := range []string{"INITOS_A", "INITOS_B"} {
+			p := fmt.Sprintf("%s%d", dev, i+1)
+			sh(t, "mkfs.fat", "-F", "32", "-n", label, p)
+			sh(t, "mmd", "-i", p, "::/EFI", "::/EFI/BOOT", "::/EFI/Linux", "::/initos")
+			sh(t, "mcopy", "-i", p, "/payload/initos.efi", "::/EFI/BOOT/BOOTX64.EFI")
+			sh(t, "mcopy", "-i", p, "/payload/initos.efi", "::/EFI/Linux/initos.efi")
+			sh(t, "mcopy", "-i", p, "/payload/modules-"+installtest.Release+".sqfs", "::/initos/")
+		}
+		syscall.Sync()
+	})
+	luks := dev + "3"
+	total += timed(t, "luks", &cpu, func() {
+		sh(t, "cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2", "--hash", "sha512",
+			"--pbkdf-force-iterations", "1000", "--label", "initos", "--key-file", key, luks)
+		sh(t, "systemd-cryptenroll", "--unlock-key-file="+key, "--recovery-key", luks)
+	})
+	total += timed(t, "tpm", &cpu, func() {
+		sh(t, "systemd-cryptenroll", "--unlock-key-file="+key, "--tpm2-device=/dev/tpmrm0", "--tpm2-pcrs=7", luks)
+	})
+	total += timed(t, "mkfs", &cpu, func() {
+		sh(t, "cryptsetup", "open", "--key-file", key, luks, "cbench")
+		sh(t, "mkfs.btrfs", "-f", "-q", "-L", "initos", "/dev/mapper/cbench")
+		os.MkdirAll(mnt, 0o700)
+		if err := unix.Mount("/dev/mapper/cbench", mnt, "btrfs", 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	total += timed(t, "image", &cpu, func() {
+		os.MkdirAll(filepath.Join(mnt, "images/roots"), 0o755)
+		sh(t, "btrfs", "-q", "subvolume", "create", filepath.Join(mnt, "images/roots/host"))
+		sh(t, "tar", "-xzf", "/payload/root.tar.gz", "-C", filepath.Join(mnt, "images/roots/host"))
+		syscall.Sync()
+	})
+	total += timed(t, "rest", &cpu, func() {
+		os.WriteFile(filepath.Join(mnt, "initos.conf"), []byte("root=images/roots/host\nroot.a=images/roots/host\nroot.b=images/roots/host\n"), 0o644)
+		if err := unix.Unmount(mnt, 0); err != nil {
+			t.Fatal(err)
+		}
+		sh(t, "cryptsetup", "close", "cbench")
+	})
+	report(t, "c-total-ms", total)
+	report(t, "c-cpu-ms", cpu)
+}
+
+func waitNode(t *testing.T, p string) {
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", p)
+}
