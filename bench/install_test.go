@@ -30,13 +30,16 @@ import (
 // swtpm TPM), the InitOS installer and the same layout made by hand with
 // the C tools, alternately on two blank 3 GiB disks, two rounds each:
 //
-//	gpt    install step gpt            | sgdisk (3 named partitions) + partx
-//	fat    step esp (2 ESPs, verified) | mkfs.fat x2 + mmd/mcopy (no read-back)
+//	gpt    step gpt                    | sgdisk (3 named partitions) + partx
+//	fat    step esp: 2 ESPs written,   | mkfs.fat x2 + mmd/mcopy, then per file mtype
+//	       read back and verified      |   + sha256sum, sbverify (UKI), veritysetup verify (modules)
 //	luks   step luks without the TPM   | cryptsetup luksFormat + systemd-cryptenroll --recovery-key
 //	tpm    enroll.Enroll x1            | systemd-cryptenroll --tpm2-device --tpm2-pcrs=7
 //	mkfs   step btrfs                  | cryptsetup open + mkfs.btrfs + mount
-//	image  step image (OCI, digests)   | btrfs subvolume create + tar -xzf + sync
-//	rest   checks, config, finish      | initos.conf + umount + cryptsetup close
+//	image  step image: OCI pull with   | sha256sum of the blob, gzip -dc | sha256sum (diffID),
+//	       digest and diffID checked   |   btrfs subvolume create + tar -xzf + sync
+//	rest   preflight (UKI signature,   | sbverify + veritysetup verify of the inputs first;
+//	       verity), config, finish     |   initos.conf + umount + cryptsetup close last
 //
 // with a realistic UKI (systemd-stub, Debian's kernel, a 16 MiB initrd),
 // a modules image (a squashfs of part of Debian's modules, verity
@@ -105,7 +108,12 @@ func installBenchPayload(b *testing.B, dir string) string {
 	}
 	installBenchUKI(b, fx, kern.Image)
 	os.Remove(fx.Modules)
-	installtest.WriteModulesFrom(b, mksquashfs, fx.Modules, filepath.Join(kern.ModulesDir, "kernel", "fs"))
+	root := installtest.WriteModulesFrom(b, mksquashfs, fx.Modules, filepath.Join(kern.ModulesDir, "kernel", "fs"))
+	off, err := installtest.HashOffset(fx.Modules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	installtest.WriteFiles(b, pl, map[string][]byte{"modules.roothash": []byte(root), "modules.hashoffset": []byte(strconv.FormatInt(off, 10))})
 	os.RemoveAll(filepath.Join(pl, "image"))
 	installBenchImage(b, pl)
 	out := filepath.Join(dir, "payload.sqfs")
@@ -205,14 +213,20 @@ func installBenchTools(b *testing.B) map[string]string {
 		{"sgdisk", nil}, {"partx", nil}, {"mkfs.fat", nil}, {"mtools", nil}, {"cryptsetup", nil},
 		{"systemd-cryptenroll", []string{tss + "esys.so.0", tss + "rc.so.0", tss + "mu.so.0", tss + "tctildr.so.0", tss + "tcti-device.so.0"}},
 		{"mkfs.btrfs", nil}, {"btrfs", nil}, {"tar", nil}, {"gzip", nil},
+		{"sbverify", nil}, {"veritysetup", nil}, {"sha256sum", nil},
 	} {
 		for g, h := range installtest.WithLibraries(b, testenv.Tool(b, tool.name), tool.extra...) {
 			files[g] = h
 		}
 	}
 	mtools := testenv.Tool(b, "mtools")
-	for _, applet := range []string{"mcopy", "mmd"} {
+	for _, applet := range []string{"mcopy", "mmd", "mtype"} {
 		files["/usr/bin/"+applet] = mtools
+	}
+	// mtools converts names through iconv (code page 850).
+	gconv := "/usr/lib/x86_64-linux-gnu/gconv/"
+	for _, f := range []string{"gconv-modules", "gconv-modules.cache", "IBM850.so", "IBM437.so", "gconv-modules.d/gconv-modules-extra.conf"} {
+		files[gconv+f] = gconv + f
 	}
 	return files
 }

@@ -288,3 +288,15 @@ func WithLibraries(t testing.TB, prog string, extra ...string) map[string]string
 	}
 	return m
 }
+
+// HashOffset returns where a modules image's verity tree starts: the end
+// of its squashfs, rounded up to 4 KiB.
+func HashOffset(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	end, err := squashfsEnd(f)
+	return (end + 4095) &^ 4095, err
+}
