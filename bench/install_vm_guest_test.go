@@ -99,6 +99,8 @@ func benchOurs(t *testing.T, disk string) {
 	report(t, "initos-mkfs-ms", step["btrfs"])
 	report(t, "initos-image-ms", step["image"])
 	report(t, "initos-rest-ms", total-step["gpt"]-step["esp"]-step["luks"]-step["btrfs"]-step["image"])
+	report(t, "initos-preflight-ms", step["preflight"])
+	report(t, "initos-finish-ms", step["config"]+step["finish"])
 	report(t, "initos-total-ms", total)
 	report(t, "initos-cpu-ms", s1-s0+c1-c0)
 }
@@ -135,12 +137,7 @@ func benchTheirs(t *testing.T, dev string) {
 	uki, modules := "/payload/initos.efi", "/payload/modules-"+installtest.Release+".sqfs"
 	var cpu, total time.Duration
 	var rest time.Duration
-	_, c0 := rusage()
-	start := time.Now()
-	verifyInputs(t, uki, modules)
-	rest += time.Since(start)
-	_, c1 := rusage()
-	cpu += c1 - c0
+	rest += timed(t, "preflight", &cpu, func() { verifyInputs(t, uki, modules) })
 	total += timed(t, "gpt", &cpu, func() {
 		sh(t, "sgdisk", "--zap-all", dev)
 		sh(t, "sgdisk", "-n", "1:2048:+500M", "-t", "1:ef00", "-c", "1:InitOS ESP A", "-n", "2:0:+500M", "-t", "2:ef00", "-c", "2:InitOS ESP B",
