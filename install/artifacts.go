@@ -2,7 +2,6 @@ package install
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
@@ -21,9 +20,8 @@ import (
 
 // Artifacts are the checked boot artifacts to put on every ESP.
 type Artifacts struct {
-	UKIPath string   `json:"uki"`
-	UKISum  [32]byte `json:"-"`
-	UKISize int64    `json:"uki_size"`
+	UKIPath string `json:"uki"`
+	UKISize int64  `json:"uki_size"`
 	// Signer is the subject of the certificate that signed the UKI.
 	Signer string `json:"signer"`
 	// PCRPublicKey is the UKI's .pcrpkey section (PEM), if any.
@@ -34,10 +32,9 @@ type Artifacts struct {
 	// modules image's name.
 	Release string `json:"release"`
 
-	ModulesPath string   `json:"modules"`
-	ModulesName string   `json:"modules_name"` // modules-<release>.sqfs
-	ModulesSize int64    `json:"modules_size"`
-	ModulesSum  [32]byte `json:"-"`
+	ModulesPath string `json:"modules"`
+	ModulesName string `json:"modules_name"` // modules-<release>.sqfs
+	ModulesSize int64  `json:"modules_size"`
 	// Verity describes the modules image's tree; its RootHash is the
 	// expected one.
 	Verity *verity.Result `json:"-"`
@@ -86,7 +83,7 @@ func loadUKI(path string, trusted []*x509.Certificate, a *Artifacts) error {
 	if err != nil {
 		return fmt.Errorf("UKI %s: signature: %w", path, err)
 	}
-	a.UKIPath, a.UKISize, a.UKISum = path, int64(len(b)), sha256.Sum256(b)
+	a.UKIPath, a.UKISize = path, int64(len(b))
 	a.Signer, a.Trusted = sig.Signer.Subject.String(), trusted
 	a.PCRPublicKey = img.Section(".pcrpkey")
 	a.Release = strings.TrimRight(string(img.Section(".uname")), "\x00\n ")
@@ -143,8 +140,7 @@ func loadModules(path, rootHex string, a *Artifacts) error {
 		return fmt.Errorf("modules image %s: %w", name, err)
 	}
 	a.RootHash = a.Verity.RootHashHex()
-	a.ModulesSum, err = fileSum(f)
-	return err
+	return nil
 }
 
 func expectedRoot(f *os.File, rootHex string) ([]byte, error) {
@@ -212,19 +208,6 @@ func squashfsEnd(r io.ReaderAt) (int64, error) {
 		return 0, fmt.Errorf("squashfs bytes_used %d is out of range", n)
 	}
 	return int64(n), nil
-}
-
-func fileSum(r io.Reader) ([32]byte, error) {
-	if s, ok := r.(io.Seeker); ok {
-		if _, err := s.Seek(0, io.SeekStart); err != nil {
-			return [32]byte{}, err
-		}
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return [32]byte{}, err
-	}
-	return [32]byte(h.Sum(nil)), nil
 }
 
 // trustedCerts returns the certificates the UKI must verify against: the
