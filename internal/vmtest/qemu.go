@@ -71,7 +71,7 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			args = append(args, "-initrd", spec.Initrd)
 		}
 	}
-	return append(args, spec.QEMUArgs...)
+	return append(withNet(args, m.cfg.Net), spec.QEMUArgs...)
 }
 
 // diskArgs attaches a virtio disk; one with a serial needs the -device
