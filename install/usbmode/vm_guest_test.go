@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +19,12 @@ import (
 func TestGuestUSBInstall(t *testing.T) {
 	esp := "/run/usb"
 	os.MkdirAll(esp, 0o755)
+	for i := 0; i < 300; i++ { // the kernel scans the stick's partitions after the disk appears
+		if _, err := os.Stat("/dev/vda2"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := unix.Mount("/dev/vda1", esp, "vfat", unix.MS_RDONLY, ""); err != nil {
 		t.Fatalf("mount the stick's ESP: %v", err)
 	}

@@ -37,8 +37,8 @@ func TestDiskArgs(t *testing.T) {
 		d    Disk
 		want []string
 	}{
-		{Disk{Path: "/x/d.img"}, []string{"-drive", "file=/x/d.img,format=raw,if=virtio"}},
-		{Disk{Path: "/x,y/d.img", ReadOnly: true}, []string{"-drive", "file=/x,,y/d.img,format=raw,readonly=on,if=virtio"}},
+		{Disk{Path: "/x/d.img"}, []string{"-drive", "file=/x/d.img,format=raw,if=none,id=disk2", "-device", "virtio-blk-pci,drive=disk2"}},
+		{Disk{Path: "/x,y/d.img", ReadOnly: true}, []string{"-drive", "file=/x,,y/d.img,format=raw,readonly=on,if=none,id=disk2", "-device", "virtio-blk-pci,drive=disk2"}},
 		{Disk{Path: "/x/d.img", Serial: "abc"}, []string{"-drive", "file=/x/d.img,format=raw,if=none,id=disk2", "-device", "virtio-blk-pci,drive=disk2,serial=abc"}},
 	} {
 		if got := diskArgs(2, tc.d); !slices.Equal(got, tc.want) {

@@ -74,19 +74,22 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 	return append(withNet(args, m.cfg.Net), spec.QEMUArgs...)
 }
 
-// diskArgs attaches a virtio disk; one with a serial needs the -device
-// form (-drive if=virtio takes no serial).
+// diskArgs attaches a virtio disk as a -drive (the image) and a -device
+// (the virtio-blk-pci function, with its serial): every disk in this
+// form, so that qemu places them in order (/dev/vda, /dev/vdb, ...);
+// -drive if=virtio disks would be placed after -device ones.
 func diskArgs(i int, d Disk) []string {
 	// qemu option values escape a comma by doubling it.
 	drive := fmt.Sprintf("file=%s,format=%s", strings.ReplaceAll(d.Path, ",", ",,"), diskFormat(d.Path))
 	if d.ReadOnly {
 		drive += ",readonly=on"
 	}
-	if d.Serial == "" {
-		return []string{"-drive", drive + ",if=virtio"}
-	}
 	id := fmt.Sprintf("disk%d", i)
-	return []string{"-drive", drive + ",if=none,id=" + id, "-device", "virtio-blk-pci,drive=" + id + ",serial=" + d.Serial}
+	dev := "virtio-blk-pci,drive=" + id
+	if d.Serial != "" {
+		dev += ",serial=" + d.Serial
+	}
+	return []string{"-drive", drive + ",if=none,id=" + id, "-device", dev}
 }
 
 func firmwareArgs(fw *Firmware, vars string) []string {
