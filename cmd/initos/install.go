@@ -22,7 +22,7 @@ func init() {
 			"Nothing is written before the plan is printed and consented to (--yes); a disk in use, the disk we booted from, "+
 			"a disk with data (without --wipe) and a disk too small are refused (exit 3). Every step can be rerun: after a "+
 			"power loss the same command completes the install. Settings come from --config install.json; flags override it. "+
-			"Exit status: 0 installed, 1 a step failed (named), 2 usage, 3 refused before writing, 4 reboot to continue, 130 interrupted.")
+			"Exit status: 0 installed, 1 a step failed (named), 2 usage, 3 refused before writing, 4 reboot to continue, 130/143 interrupted by SIGINT/SIGTERM.")
 }
 
 // installFlags are the flags of `initos install`, applied over the config.
@@ -145,8 +145,10 @@ func installExit(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return err // runMain: 128+signal
 	case ctx.Err() != nil:
-		return &exitError{code: 130, err: err}
+		return fmt.Errorf("%w (%w)", err, context.Cause(ctx))
 	case errors.Is(err, install.ErrConfig):
 		return &exitError{code: 2, err: err}
 	case errors.As(err, &ref), errors.Is(err, install.ErrNoConsent):
