@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"initos/efivar"
@@ -144,5 +145,17 @@ func TestUSBBuildCLI(t *testing.T) {
 		if status != tc.status || !strings.Contains(stdout+stderr, tc.want) {
 			t.Errorf("initos %q: exit %d, want %d with %q; output:\n%s%s", tc.args, status, tc.status, tc.want, stdout, stderr)
 		}
+	}
+}
+
+// TestInstallCLISignal: an install stopped by SIGTERM exits 143 and names
+// the step it stopped in.
+func TestInstallCLISignal(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(signalCause{syscall.SIGTERM})
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"install", "--uki", "u.efi", "--modules", "m.sqfs", "--image", "oci:x", "vda"}, &stdout, &stderr)
+	if got := exitCode(withCause(ctx, err), &stderr); got != 143 || !strings.Contains(stderr.String(), "install: step preflight") {
+		t.Errorf("install under SIGTERM: exit %d, want 143 naming the step; stderr:\n%s", got, stderr.String())
 	}
 }
