@@ -63,7 +63,11 @@
 // installer runs. Everything else is InitOS's own Go: luks2, enroll, dm,
 // efivar, authenticode, verity, image.
 //
-// Left out: non-GPT disks, 4Kn disks under go-diskfs's 512-byte FAT
-// assumption are handled by its sector size parameter but untested,
-// software RAID other than btrfs raid1, and resizing an existing install.
+// The USB installer image (BuildUSB) holds the installer UKI, this
+// config with its payload, and the recovery root; package
+// install/usbmode runs the install from it in initos-init's install mode.
+//
+// Left out: MBR disks as targets, disks with 4096-byte logical sectors
+// (planned and formatted with that sector size, but untested), software
+// RAID other than btrfs raid1, and resizing an existing install.
 package install
