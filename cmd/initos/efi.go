@@ -181,7 +181,7 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		g, err := efivar.ParseGUID(*partGUID)
 		switch {
 		case *partGUID == "":
-			return efivar.HardDrive{}, usageError(fs, "--part-guid (or --disk) is required")
+			return efivar.HardDrive{}, usageError(fs, "--part-guid is required (or --disk DEVICE)")
 		case err != nil:
 			return efivar.HardDrive{}, usageError(fs, "--part-guid: %v", err)
 		case *partStart == 0:
