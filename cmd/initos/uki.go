@@ -58,6 +58,7 @@ var ukiBuildHook func(fs *flag.FlagSet, stdout io.Writer) func(stub []byte, u pe
 type ukiBuildFlags struct {
 	stub, linux, initrd, cmdline, osRelease, uname, splash, dtb string
 	pcrpkey, pcrsig, sbat, out, key, cert                       string
+	modImage, modImagePath                                      string
 }
 
 func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,6 +77,8 @@ func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.sbat, "sbat", "", "extra SBAT CSV `FILE` merged into .sbat")
 	fs.StringVar(&f.key, "key", "", "sign the result with this PEM `KEY` (needs --cert)")
 	fs.StringVar(&f.cert, "cert", "", "signing certificate PEM `FILE`")
+	fs.StringVar(&f.modImage, "modules-image", "", "modules image `FILE` (squashfs + verity): write its root hash, salt and sizes into the initrd's signed config")
+	fs.StringVar(&f.modImagePath, "modules-image-path", "", "path of the modules image on the ESP (default initos/modules-UNAME.sqfs)")
 	fs.StringVar(&f.out, "o", "", "output `FILE` (required)")
 	build := pecoff.BuildUKI
 	if ukiBuildHook != nil {
@@ -91,6 +94,9 @@ func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError(fs, "--key and --cert go together")
 	}
 	u, err := f.payloads()
+	if err == nil {
+		err = f.bindModulesImage(&u, stdout)
+	}
 	if err != nil {
 		return fmt.Errorf("uki build: %w", err)
 	}

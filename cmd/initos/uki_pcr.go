@@ -26,7 +26,7 @@ func ukiPCRFlags(fs *flag.FlagSet, stdout io.Writer) func([]byte, pecoff.UKI) (*
 	fs.StringVar(&o.privateKey, "pcr-private-key", "", "sign PCR 11 with this PEM RSA `KEY` (embeds .pcrpkey and .pcrsig)")
 	fs.StringVar(&o.publicKey, "pcr-public-key", "", "PEM public `KEY` for .pcrpkey (default: derived from --pcr-private-key)")
 	fs.StringVar(&o.banks, "pcr-banks", "sha256", "PCR `BANKS` to sign for, comma-separated (sha256 only)")
-	fs.StringVar(&o.phases, "phases", ":", "phase `PATHS` to sign, comma/space-separated, words joined by ':' (':' = at boot)")
+	fs.StringVar(&o.phases, "phases", "enter-initrd", "phase `PATHS` to sign, comma/space-separated, words joined by ':' (':' = at boot, before any phase); the default is what initos-init unseals against, in the initrd only")
 	return func(stub []byte, u pecoff.UKI) (*pecoff.Image, error) {
 		s, err := o.signing(fs)
 		if err != nil {
