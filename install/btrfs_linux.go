@@ -127,6 +127,6 @@ func installRoot(ctx context.Context, top, src, platform, name string) (*image.I
 // writeHostConfig writes initos.conf in the top level: root= and the same
 // root for slots A and B.
 func writeHostConfig(top, root, digest string) error {
-	c := &image.Config{Root: root, Image: digest, Extra: map[string]string{"root.a": root, "root.b": root}}
+	c := &image.Config{Root: root, RootA: root, RootB: root, Image: digest}
 	return image.WriteConfigFile(filepath.Join(top, image.ConfigName), c)
 }

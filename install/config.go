@@ -90,7 +90,17 @@ type TPMConfig struct {
 	// UKI's .pcrpkey section); PublicKeyPCRs the PCRs it signs (default 11).
 	PublicKey     string `json:"public_key,omitempty"`
 	PublicKeyPCRs string `json:"public_key_pcrs,omitempty"`
+	// Signature is the running UKI's signed PCR 11 policy, as systemd-stub
+	// passes it to the initrd (default /.extra/tpm2-pcr-signature.json).
+	// With it the volumes get their initos-binding token (enroll.Bind);
+	// without it (not booted from a signed InitOS UKI) they are left
+	// unbound, and the installed initrd opens them only with
+	// unlock.allow_unbound.
+	Signature string `json:"signature,omitempty"`
 }
+
+// DefaultPCRSignature is where systemd-stub leaves the UKI's .pcrsig.
+const DefaultPCRSignature = "/.extra/tpm2-pcr-signature.json"
 
 // RecoveryKeyConfig says where the recovery key goes. It is printed once
 // unless Hide, and written to File when set.

@@ -162,6 +162,11 @@ func (r *run) luks(context.Context) (string, error) {
 	r.sum.TPM = "not enrolled (recovery key only)"
 	if r.enroll != nil {
 		r.sum.TPM = "enrolled: " + describePolicy(r.policy)
+		if r.bound {
+			r.sum.TPM += "; bound (initos-binding)"
+		} else if r.opts.Enroll == nil {
+			r.sum.TPM += "; NOT bound (no signed PCR 11 policy: not booted from a signed InitOS UKI), the initrd needs unlock.allow_unbound"
+		}
 	}
 	return "done", nil
 }

@@ -27,6 +27,7 @@ type run struct {
 	mkfs     string
 	policy   enroll.Policy
 	enroll   EnrollFunc
+	bound    bool // the volumes get an initos-binding token
 	recovery string
 	vols     []*volume
 	top      string // where the btrfs is mounted, "" when not
@@ -122,7 +123,12 @@ func (r *run) setupTPM() error {
 	if err := checkTPM(r.cfg.TPM.Device); err != nil {
 		return err
 	}
-	r.enroll, err = tpmEnroller(r.cfg.TPM.Device, p)
+	sig, err := pcrSignature(&r.cfg.TPM)
+	if err != nil {
+		return err
+	}
+	r.bound = sig != nil && p.PublicKey != nil
+	r.enroll, err = tpmEnroller(r.cfg.TPM.Device, p, sig)
 	return err
 }
 

@@ -2,7 +2,9 @@ package install
 
 import (
 	"crypto/rsa"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"initos/enroll"
@@ -60,8 +62,27 @@ func pcrPublicKey(cfg *TPMConfig, a *Artifacts) (*rsa.PublicKey, error) {
 	return pub, nil
 }
 
-// tpmEnroller enrolls policy p with the configured TPM.
-func tpmEnroller(device string, p enroll.Policy) (EnrollFunc, error) {
+// pcrSignature reads the running UKI's signed PCR policy; nil when there
+// is none (not booted through systemd-stub from a signed UKI).
+func pcrSignature(cfg *TPMConfig) ([]byte, error) {
+	path := cfg.Signature
+	if path == "" {
+		path = DefaultPCRSignature
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && cfg.Signature == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tpm.signature: %w", err)
+	}
+	return b, nil
+}
+
+// tpmEnroller enrolls policy p with the configured TPM and, given the
+// running UKI's PCR signature sig, binds the volume to this TPM and
+// owner key (enroll.Bind) while PCR 15 is still all-zero.
+func tpmEnroller(device string, p enroll.Policy, sig []byte) (EnrollFunc, error) {
 	dev, err := tpm2.ParseDevice(device)
 	if err != nil {
 		return nil, fmt.Errorf("tpm.device: %w", err)
@@ -72,8 +93,16 @@ func tpmEnroller(device string, p enroll.Policy) (EnrollFunc, error) {
 			return err
 		}
 		defer tpm.Close()
-		_, err = enroll.Enroll(tpm, d, h, vk, p)
-		return err
+		if _, err = enroll.Enroll(tpm, d, h, vk, p); err != nil {
+			return err
+		}
+		if sig == nil || p.PublicKey == nil {
+			return nil
+		}
+		if _, err := enroll.Bind(tpm, d, h, vk, p.PublicKey, sig); err != nil {
+			return fmt.Errorf("%w (tpm.signature must be the running UKI's, signed by the installed UKI's key)", err)
+		}
+		return nil
 	}, nil
 }
 
