@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"initos/build"
 	"initos/bootconfig"
+	"initos/build"
 	"initos/images/imagestest"
 	"initos/internal/bootdisk"
 	bt "initos/internal/buildtest"
