@@ -25,6 +25,11 @@
 // renamed into place once all are complete, the manifest last. The same
 // inputs and Epoch give the same bytes at any number of workers.
 //
+// The modules image's layout is what initos-init reads (package boot):
+// lib/modules/<release> and lib/firmware at its root (package modimage).
+//
 // Left out: --publish (pushing the outputs to a registry), images whose
 // kernel is not an EFI (PE) image, device trees (.dtb) and splash images.
+// arm64 images are handled (the aa64 stub, arm64 early modules) but no
+// test builds one yet.
 package build
