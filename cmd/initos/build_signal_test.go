@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	bt "initos/internal/buildtest"
 )
@@ -45,20 +44,7 @@ func TestBuildCLISIGTERM(t *testing.T) {
 	cmd := exec.Command(bin, "build", "--from-image", src, "--keys", keys, "--init", init, "--stub", bt.StubAMD64, "--level", "22", "-o", out)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if ents, _ := os.ReadDir(out); len(ents) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no temporary output file appeared within a minute")
-		}
-	}
-	time.Sleep(200 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGTERM)
+	signalWhenWriting(t, cmd, out, syscall.SIGTERM)
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 143 {
