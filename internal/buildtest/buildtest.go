@@ -78,7 +78,10 @@ func Layer(t testing.TB, ents []Ent) v1.Layer {
 
 // WriteImage writes an amd64 image of layers into a new OCI layout and
 // returns its source string.
-func WriteImage(t testing.TB, layers ...[]Ent) string {
+func WriteImage(t testing.TB, layers ...[]Ent) string { return WriteImageArch(t, "amd64", layers...) }
+
+// WriteImageArch is WriteImage for an architecture (the config's).
+func WriteImageArch(t testing.TB, arch string, layers ...[]Ent) string {
 	t.Helper()
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	for _, Ents := range layers {
@@ -92,7 +95,7 @@ func WriteImage(t testing.TB, layers ...[]Ent) string {
 		t.Fatal(err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture = "linux", arch
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
