@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"initos/bootconfig"
 	"initos/initrd"
 	bt "initos/internal/buildtest"
 	"initos/internal/testenv"
@@ -33,7 +32,7 @@ func TestBuildARM64(t *testing.T) {
 	if _, err := os.Stat(stub); err != nil {
 		testenv.Missing(t, "arm64 systemd-stub: %v", err)
 	}
-	ents := arm64Layer(t, k)
+	ents := bt.KernelLayer(t, k, "arm64")
 	opts := options(t, bt.WriteImageArch(t, "arm64", ents))
 	opts.Stub = stub
 	m, err := Build(context.Background(), opts)
@@ -64,43 +63,6 @@ func TestBuildARM64(t *testing.T) {
 	if !contains(cfg.EarlyModules, "virtio_mmio") {
 		t.Errorf("arm64 early modules %v, want arm64's default set (virtio_mmio)", cfg.EarlyModules)
 	}
-}
-
-// arm64Layer is a layer with the arm64 kernel, its module index and the
-// modules arm64's default early modules resolve to.
-func arm64Layer(t *testing.T, k vmtest.Kernel) []bt.Ent {
-	names := initrd.DefaultModules("arm64", bootconfig.ModeBoot)
-	optional := map[string]bool{}
-	for _, n := range names {
-		optional[n] = true
-	}
-	_, mods, _, err := initrd.ResolveModules(k.ModulesDir, names, optional)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(p string) string {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	dir := "usr/lib/modules/" + k.Version + "/"
-	ents := []bt.Ent{bt.File("boot/vmlinuz-"+k.Version, read(k.Image)), bt.File("etc/os-release", "ID=debian\n")}
-	for _, idx := range []string{"modules.dep", "modules.alias", "modules.softdep", "modules.builtin", "modules.builtin.modinfo"} {
-		if _, err := os.Stat(filepath.Join(k.ModulesDir, idx)); err == nil {
-			ents = append(ents, bt.File(dir+idx, read(filepath.Join(k.ModulesDir, idx))))
-		}
-	}
-	for _, m := range mods {
-		if !m.Builtin {
-			ents = append(ents, bt.File(dir+m.Path, read(filepath.Join(k.ModulesDir, m.Path))))
-		}
-	}
-	if len(mods) == 0 {
-		t.Fatal("no arm64 module resolved")
-	}
-	return ents
 }
 
 func contains(list []string, s string) bool {

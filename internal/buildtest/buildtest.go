@@ -26,7 +26,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"initos/bootconfig"
+	"initos/initrd"
 	"initos/internal/testenv"
+	"initos/internal/vmtest"
 )
 
 // Ent is a tar Entry of a test layer.
@@ -233,4 +236,42 @@ func ReadOut(t testing.TB, dir string) map[string][]byte {
 		out[de.Name()] = b
 	}
 	return out
+}
+
+// KernelLayer is a layer with kernel k (/boot/vmlinuz-<release>), its
+// module index and the modules that initrd.DefaultModules(goarch) resolve
+// to, and an os-release: a small host image of a real kernel.
+func KernelLayer(t testing.TB, k vmtest.Kernel, goarch string) []Ent {
+	names := initrd.DefaultModules(goarch, bootconfig.ModeBoot)
+	optional := map[string]bool{}
+	for _, n := range names {
+		optional[n] = true
+	}
+	_, mods, _, err := initrd.ResolveModules(k.ModulesDir, names, optional)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	dir := "usr/lib/modules/" + k.Version + "/"
+	ents := []Ent{File("boot/vmlinuz-"+k.Version, read(k.Image)), File("etc/os-release", "ID=debian\n")}
+	for _, idx := range []string{"modules.dep", "modules.alias", "modules.softdep", "modules.builtin", "modules.builtin.modinfo"} {
+		if _, err := os.Stat(filepath.Join(k.ModulesDir, idx)); err == nil {
+			ents = append(ents, File(dir+idx, read(filepath.Join(k.ModulesDir, idx))))
+		}
+	}
+	for _, m := range mods {
+		if !m.Builtin {
+			ents = append(ents, File(dir+m.Path, read(filepath.Join(k.ModulesDir, m.Path))))
+		}
+	}
+	if len(mods) == 0 {
+		t.Fatal("no arm64 module resolved")
+	}
+	return ents
 }
