@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"initos/boot"
+	"initos/install/usbmode"
+)
+
+// installer is install mode (initos.mode=install, the USB installer):
+// boot.Options.Install runs the stick's unattended install with package
+// usbmode and remembers what the initrd does next.
+type installer struct {
+	console io.Writer
+	outcome usbmode.Outcome
+}
+
+// run is boot.Options.Install: the recovery image's root hash from the
+// signed command line, the modules the installer needs, the install in
+// the recovery root (with systemd-stub's /.extra, so that it binds the
+// volumes under this UKI's signed PCR policy), then "leave-initrd".
+func (in *installer) run(ctx context.Context, b *boot.Boot) error {
+	hash, _ := b.Cmdline.Get(usbmode.RootHashParam)
+	if hash == "" {
+		return fmt.Errorf("the signed kernel command line has no %s=ROOTHASH (the recovery image's verity root hash)", usbmode.RootHashParam)
+	}
+	if b.ESP == nil {
+		return errors.New("the installer's ESP was not found")
+	}
+	if err := b.LoadModules(usbmode.Modules...); err != nil {
+		return fmt.Errorf("the installer's modules: %w", err)
+	}
+	out, err := usbmode.Run(ctx, usbmode.Env{Disk: b.ESP.Disk, ESP: b.ESPDir(), RootHash: hash, Extra: b.ExtraDir(), Console: in.console})
+	if err != nil {
+		return err
+	}
+	if out == usbmode.NoConfig {
+		return fmt.Errorf("no install config on the stick (%s on %s): nothing to install", usbmode.ConfigPath[len(usbmode.USBDir):], b.ESP.Device)
+	}
+	in.outcome = out
+	b.Log.Printf("install: %s", map[usbmode.Outcome]string{usbmode.PowerOff: "installed: powering off, remove the stick",
+		usbmode.Reboot: "Secure Boot keys enrolled: rebooting into the installer"}[out])
+	return b.LeaveInitrd()
+}
+
+// action is what init does after a successful install.
+func (in *installer) action() boot.Action {
+	if in.outcome == usbmode.PowerOff {
+		return boot.PowerOff
+	}
+	return boot.Reboot
+}
