@@ -15,6 +15,7 @@ import (
 // usbmode and remembers what the initrd does next.
 type installer struct {
 	console io.Writer
+	done    bool // the installer ran to an outcome
 	outcome usbmode.Outcome
 }
 
@@ -40,15 +41,16 @@ func (in *installer) run(ctx context.Context, b *boot.Boot) error {
 	if out == usbmode.NoConfig {
 		return fmt.Errorf("no install config on the stick (%s on %s): nothing to install", usbmode.ConfigPath[len(usbmode.USBDir):], b.ESP.Device)
 	}
-	in.outcome = out
+	in.done, in.outcome = true, out
 	b.Log.Printf("install: %s", map[usbmode.Outcome]string{usbmode.PowerOff: "installed: powering off, remove the stick",
 		usbmode.Reboot: "Secure Boot keys enrolled: rebooting into the installer"}[out])
 	return b.LeaveInitrd()
 }
 
-// action is what init does after a successful install.
+// action is what init does after the install step: power off when it
+// installed, else reboot.
 func (in *installer) action() boot.Action {
-	if in.outcome == usbmode.PowerOff {
+	if in.done && in.outcome == usbmode.PowerOff {
 		return boot.PowerOff
 	}
 	return boot.Reboot
