@@ -15,6 +15,7 @@ import (
 	"initos/install"
 	"initos/internal/bootdisk"
 	"initos/internal/bootdisk/report"
+	"initos/internal/installtest"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
 )
@@ -23,16 +24,18 @@ import (
 const vmCmdline = "console=ttyS0 panic=-1 no_timer_check quiet"
 
 // TestVMInstallThenBoot is the installer's end-to-end proof, through the
-// firmware only (no direct kernel boot): OVMF with Secure Boot on (the
-// snakeoil db), a swtpm, a USB image from install.BuildUSB (the installer
+// firmware only (no direct kernel boot): OVMF in Secure Boot setup mode
+// (no keys), a swtpm, a USB image from install.BuildUSB (the installer
 // UKI: initos-init, initos.mode=install and the recovery image's root
 // hash on its signed command line, a signed PCR 11 policy; the recovery
 // root: static initos + mkfs.btrfs) and one blank disk.
 //
 // Boot 1: the firmware boots the stick; initos-init opens the recovery
 // root through dm-verity and runs its `initos install` unattended, which
-// installs onto the blank disk (TPM token and binding under the installer
-// UKI's signed policy, boot entries) and powers off. Boot 2, the stick
+// enrolls the owner's Secure Boot keys (PK, KEK, db) and asks for a
+// reboot. Boot 2, Secure Boot on: the same, and the install onto the
+// blank disk (TPM token and binding under the installer UKI's signed
+// policy, boot entries), then a power-off. Boot 3, the stick
 // unplugged: the firmware boots "InitOS A" from the installed disk under
 // Secure Boot; initos-init unseals from the TPM, checks the binding,
 // opens LUKS2, mounts the btrfs root the installer pulled and hands over
@@ -40,7 +43,7 @@ const vmCmdline = "console=ttyS0 panic=-1 no_timer_check quiet"
 // unseal).
 func TestVMInstallThenBoot(t *testing.T) {
 	if testing.Short() {
-		t.Skip("VM test: two OVMF boots under TCG")
+		t.Skip("VM test: three OVMF boots under TCG")
 	}
 	if vmtest.InGuest() {
 		t.Skip("not in VM: boots VMs from the host")
@@ -55,27 +58,33 @@ func TestVMInstallThenBoot(t *testing.T) {
 	start := time.Now()
 	e := newE2E(t, k)
 	t.Logf("artifacts built in %v", time.Since(start).Round(time.Second))
+	setupMode := &vmtest.Firmware{Code: vmtest.OVMFSecureBoot().Code, Vars: vmtest.OVMF().Vars, SecureBoot: true}
 	vm := vmtest.New(t, vmtest.Config{
-		Firmware: vmtest.OVMFSecureBoot(), TPM: true,
+		Firmware: setupMode, TPM: true,
 		Disks: []vmtest.Disk{{Path: e.usb}, {Path: e.target, Serial: "target"}},
 	})
 
-	res := e.boot(t, vm, "boot 1 (the stick: install)")
+	res := e.boot(t, vm, "boot 1 (the stick, setup mode: keys)")
+	if want := "initos: install: Secure Boot keys enrolled: rebooting into the installer"; !strings.Contains(string(res.Console), want) {
+		t.Fatalf("boot 1: console lacks %q\n%s", want, tail(res.Console, 40))
+	}
+	t.Logf("boot 1 console (end):\n%s", tail(res.Console, 12))
+	res = e.boot(t, vm, "boot 2 (the stick, Secure Boot on: install)")
 	console := string(res.Console)
 	// The summary's TPM line says the volume is bound (enroll.Bind with
 	// the installer UKI's .pcrsig, seen through usbmode.ExtraDir).
 	for _, want := range []string{"; bound (initos-binding)", "initos: install: installed: powering off", "initos: install: done in "} {
 		if !strings.Contains(console, want) {
-			t.Errorf("boot 1: console lacks %q", want)
+			t.Errorf("boot 2: console lacks %q", want)
 		}
 	}
 	if strings.Contains(console, "FAILED: ") || t.Failed() {
-		t.Fatalf("boot 1: the install failed")
+		t.Fatalf("boot 2: the install failed")
 	}
-	t.Logf("boot 1 console (end):\n%s", tail(res.Console, 30))
+	t.Logf("boot 2 console (end):\n%s", tail(res.Console, 30))
 
 	vm.Machine.Unplug(0)
-	res = e.boot(t, vm, "boot 2 (the installed disk alone)")
+	res = e.boot(t, vm, "boot 3 (the installed disk alone)")
 	e.checkBooted(t, res)
 	t.Logf("whole test %v", time.Since(start).Round(time.Second))
 }
@@ -90,7 +99,8 @@ type e2e struct {
 // recovery root, the installer UKI, the install config and the USB image.
 func newE2E(t *testing.T, k vmtest.Kernel) *e2e {
 	e := &e2e{dir: t.TempDir()}
-	sb := bootdisk.Snakeoil(t)
+	owner := installtest.New(t, filepath.Join(e.dir, "owner")) // the owner's keys (and artifacts not used here)
+	sb := &bootdisk.SecureBootKey{Key: owner.Owner.DB.Key, Cert: owner.Owner.DB.Cert}
 	mods, err := bootdisk.BuildModulesImage(k)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +123,7 @@ func newE2E(t *testing.T, k vmtest.Kernel) *e2e {
 
 	image := e.rootImage(t)
 	icfgJSON := install.Config{Disks: []string{"virtio-target"}, Yes: true, UKI: ukiPath, Modules: modsPath,
-		Image: "oci:" + image, SecureBoot: install.SecureBootConfig{DBCert: bootdisk.SnakeoilCert},
+		Image: "oci:" + image, SecureBoot: install.SecureBootConfig{Keys: owner.Keys},
 		ESPSize: 64 << 20, MinRootSize: 200 << 20}
 	e.usb = filepath.Join(e.dir, "usb.img")
 	if _, err := install.BuildUSB(e.usb, install.USBOptions{UKI: installer, Config: &icfgJSON, Recovery: rec}); err != nil {
@@ -208,11 +218,11 @@ func (e *e2e) checkBooted(t *testing.T, res *vmtest.Result) {
 	console := string(res.Console)
 	for _, want := range []string{"initos: unlock: done in ", "initos: root: done in "} {
 		if !strings.Contains(console, want) {
-			t.Errorf("boot 2: console lacks %q", want)
+			t.Errorf("boot 3: console lacks %q", want)
 		}
 	}
 	if strings.Contains(console, "FAILED: ") || strings.Contains(console, "initos.mode=install") {
-		t.Errorf("boot 2 failed or booted the installer")
+		t.Errorf("boot 3 failed or booted the installer")
 	}
 }
 
