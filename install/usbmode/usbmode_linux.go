@@ -12,9 +12,11 @@
 // for initos-init; the installer itself (go-diskfs, image pulls, LUKS2,
 // mkfs.btrfs) lives in the recovery root.
 //
-// Left out: a recovery image elsewhere than partition 2 of the stick,
-// and the root shell without an install config (Shell gives one when the
-// recovery root has /bin/sh; the initrd decides whether to offer it).
+// Without an install config on the stick, Shell hands the console a root
+// shell in the recovery root (its /bin/sh); the initrd ends its signed
+// phase first, so that nothing run there can unseal a disk key.
+//
+// Left out: a recovery image elsewhere than partition 2 of the stick.
 package usbmode
 
 import (
@@ -87,6 +89,7 @@ type Env struct {
 	Dir      string    // where to mount the recovery root (default DefaultDir)
 	Console  io.Writer // the installer's output (default os.Stdout)
 	Args     []string  // extra arguments for initos install
+	Stdin    io.Reader // the shell's input (Shell; default os.Stdin)
 	// Extra is the running UKI's systemd-stub directory (default
 	// DefaultExtra), bound read-only at ExtraDir in the recovery root when
 	// it exists: the installer binds the volumes with its signed PCR policy.
@@ -105,15 +108,7 @@ func Run(ctx context.Context, env Env) (Outcome, error) {
 	if err := Mount(env); err != nil {
 		return 0, err
 	}
-	cmd := exec.CommandContext(ctx, Installer, append([]string{"install", "--config", ConfigPath, "--progress=false"}, env.Args...)...)
-	cmd.SysProcAttr = &unix.SysProcAttr{Chroot: env.Dir}
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux"}
-	out := env.Console
-	if out == nil {
-		out = os.Stdout
-	}
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd := chrootCommand(ctx, env, Installer, append([]string{"install", "--config", ConfigPath, "--progress=false"}, env.Args...)...)
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

@@ -3,6 +3,7 @@ package usbmode
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"initos/boot"
 	"initos/bootconfig"
 	"initos/install"
 	"initos/internal/bootdisk"
@@ -18,6 +20,7 @@ import (
 	"initos/internal/installtest"
 	"initos/internal/testenv"
 	"initos/internal/vmtest"
+	"initos/tpm2"
 )
 
 // vmCmdline is the kernel command line of the test UKIs.
@@ -211,6 +214,15 @@ func (e *e2e) checkBooted(t *testing.T, res *vmtest.Result) {
 	}
 	if !strings.HasPrefix(root.Source, "/dev/mapper/luks-") {
 		t.Errorf("root on %q, want a LUKS volume opened by initos-init", root.Source)
+	}
+	// PCR 11: the UKI the installer wrote to ESP A is the one that booted,
+	// through enter-initrd and leave-initrd.
+	want11, err := tpm2.PredictPCR11(bytes.NewReader(e.uki), boot.PhaseEnterInitrd, boot.PhaseLeaveInitrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PCRs[11] != hex.EncodeToString(want11) {
+		t.Errorf("PCR 11 in the root = %s, want %x (the installed UKI, enter-initrd, leave-initrd)", r.PCRs[11], want11)
 	}
 	if len(r.Unseal) != 1 || !strings.HasPrefix(r.Unseal[0], "refused: ") {
 		t.Errorf("unseal from the root = %q, want refused by the PCR policy", r.Unseal)
