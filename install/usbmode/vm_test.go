@@ -18,7 +18,8 @@ import (
 // disk. The guest mounts the stick's ESP as the initrd does, then Run
 // opens the recovery image through dm-verity and runs the recovery
 // root's `initos install` in it, which installs onto the blank disk
-// (with the TPM); the guest checks the result.
+// (with the TPM); the guest checks the result. Then Shell runs the
+// recovery root's shell on a script.
 func TestVM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("VM test: skipped with -short")
@@ -52,7 +53,7 @@ func TestVM(t *testing.T) {
 }
 
 // recoveryImage builds a minimal recovery root (the initos CLI, static;
-// mkfs.btrfs and its libraries; the mount points) as a squashfs with its
+// mkfs.btrfs and its libraries; busybox as /bin/sh; the mount points) as a squashfs with its
 // verity tree appended, and returns it and its root hash.
 func recoveryImage(t *testing.T, dir string) (string, string) {
 	t.Helper()
@@ -74,6 +75,12 @@ func recoveryImage(t *testing.T, dir string) (string, string) {
 		installtest.WriteFiles(t, root, map[string][]byte{guest[1:]: b})
 		os.Chmod(filepath.Join(root, guest[1:]), 0o755)
 	}
+	sh, err := os.ReadFile(testenv.Tool(t, "busybox")) // static (busybox-static): the recovery shell
+	if err != nil {
+		t.Fatal(err)
+	}
+	installtest.WriteFiles(t, root, map[string][]byte{"bin/sh": sh})
+	os.Chmod(filepath.Join(root, "bin/sh"), 0o755)
 	out := filepath.Join(dir, "recovery.sqfs")
 	hash := installtest.WriteModulesFrom(t, testenv.Tool(t, "mksquashfs"), out, root)
 	return out, hash
