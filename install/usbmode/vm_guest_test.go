@@ -45,7 +45,7 @@ func TestGuestUSBInstall(t *testing.T) {
 	var out bytes.Buffer
 	// The stick itself is never a target: its ESP is mounted and its
 	// recovery image mapped.
-	_, err = Run(context.Background(), Env{Disk: "/dev/vda", ESP: esp, RootHash: strings.TrimSpace(string(root)), Console: &out, Args: []string{"/dev/vda"}})
+	_, err := Run(context.Background(), Env{Disk: "/dev/vda", ESP: esp, RootHash: strings.TrimSpace(string(root)), Console: &out, Args: []string{"/dev/vda"}})
 	if err == nil || !strings.Contains(err.Error(), "status 3") || !strings.Contains(out.String(), "refusing disk /dev/vda") {
 		t.Errorf("install onto the stick: Run() = %v, want exit status 3 refusing /dev/vda; output:\n%s", err, out.String())
 	}
