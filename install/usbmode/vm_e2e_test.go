@@ -76,7 +76,9 @@ func TestVMInstallThenBoot(t *testing.T) {
 	console := string(res.Console)
 	// The summary's TPM line says the volume is bound (enroll.Bind with
 	// the installer UKI's .pcrsig, seen through usbmode.ExtraDir).
-	for _, want := range []string{"; bound (initos-binding)", "initos: install: installed: powering off", "initos: install: done in "} {
+	// Secure Boot on: the TPM token's PCR 7 is the Secure Boot state that
+	// boot 3 must show again to unseal.
+	for _, want := range []string{"Secure Boot: on", "; bound (initos-binding)", "initos: install: installed: powering off", "initos: install: done in "} {
 		if !strings.Contains(console, want) {
 			t.Errorf("boot 2: console lacks %q", want)
 		}
