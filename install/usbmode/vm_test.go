@@ -29,12 +29,12 @@ func TestVM(t *testing.T) {
 	}
 	dir := t.TempDir()
 	fx := installtest.New(t, filepath.Join(dir, "fx"))
+	rec, root := recoveryImage(t, dir)
 	installer := filepath.Join(dir, "installer.efi")
-	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 "+install.InstallModeArg)
+	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 "+install.InstallModeArg+" "+RootHashParam+"="+root)
 	cfg := install.Config{Disks: []string{"virtio-target"}, Yes: true, Force: true, UKI: fx.UKI, Modules: fx.Modules,
 		Image: fx.Image, SecureBoot: install.SecureBootConfig{Keys: fx.Keys}, ESPSize: 40 << 20, MinRootSize: 200 << 20,
 		RecoveryKey: install.RecoveryKeyConfig{File: "/run/initos/recovery-key.txt"}}
-	rec, root := recoveryImage(t, dir)
 	usb := filepath.Join(dir, "usb.img")
 	if _, err := install.BuildUSB(usb, install.USBOptions{UKI: installer, Config: &cfg, Recovery: rec}); err != nil {
 		t.Fatal(err)
