@@ -154,17 +154,13 @@ func checkRecovery(uki, recovery string) error {
 			want = v
 		}
 	}
-	f, err := os.Open(recovery)
+	f, size, err := openSized(recovery)
 	if err != nil {
 		return fmt.Errorf("recovery image: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("recovery image: %w", err)
-	}
 	if want == "" {
-		res, err := openModules(f, fi.Size(), nil)
+		res, err := openModules(f, size, nil)
 		if err != nil {
 			return fmt.Errorf("recovery image %s: %w", recovery, err)
 		}
@@ -174,7 +170,7 @@ func checkRecovery(uki, recovery string) error {
 	if err != nil || len(root) == 0 {
 		return fmt.Errorf("installer UKI %s: %s=%q is not a hex root hash", uki, RecoveryArg, want)
 	}
-	if _, err := openModules(f, fi.Size(), root); err != nil {
+	if _, err := openModules(f, size, root); err != nil {
 		return fmt.Errorf("recovery image %s does not verify against the installer UKI's %s=%s: %w", recovery, RecoveryArg, want, err)
 	}
 	return nil

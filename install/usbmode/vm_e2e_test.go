@@ -202,14 +202,7 @@ func (e *e2e) boot(t *testing.T, vm *vmtest.VM, what string) *vmtest.Result {
 // subvolume, opened by the TPM under Secure Boot, and a second unseal
 // from the root was refused.
 func (e *e2e) checkBooted(t *testing.T, res *vmtest.Result) {
-	r, err := report.Find(res.Console)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("root init ran %.2fs after the kernel started; initrd log:\n%s", r.Uptime, strings.Join(r.Kmsg, "\n"))
-	if len(r.Errors) > 0 {
-		t.Errorf("root init errors: %q", r.Errors)
-	}
+	r := bootdisk.RootReport(t, res.Console)
 	root := r.Mounts["/"]
 	if r.Name != "installed" || root.FSType != "btrfs" || root.Root != "/images/roots/host" {
 		t.Errorf("root %q: / = %+v, want the installed images/roots/host on btrfs", r.Name, root)
