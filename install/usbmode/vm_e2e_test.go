@@ -51,7 +51,7 @@ func TestVMInstallThenBoot(t *testing.T) {
 	if vmtest.InGuest() {
 		t.Skip("not in VM: boots VMs from the host")
 	}
-	for _, tool := range []string{"mksquashfs", "mkfs.btrfs", "openssl"} {
+	for _, tool := range []string{"mksquashfs", "mkfs.btrfs", "busybox"} {
 		testenv.Tool(t, tool)
 	}
 	k, err := vmtest.FindKernel()
