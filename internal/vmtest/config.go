@@ -82,6 +82,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ScaleTimeout is the timeout d as the harness applies it: multiplied by
+// INITOS_VMTEST_TIMEOUT_SCALE, for tests that time their own Machine boots.
+func ScaleTimeout(d time.Duration) time.Duration { return scaleTimeout(d) }
+
 // scaleTimeout multiplies d by INITOS_VMTEST_TIMEOUT_SCALE (for slow
 // machines), when that is a positive number.
 func scaleTimeout(d time.Duration) time.Duration {

@@ -34,8 +34,9 @@ type Machine struct {
 	Dir string // state directory, owned by the Machine
 
 	cfg   MachineConfig
-	disks []Disk // the copies in Dir, attached in order
-	vars  string // the per-machine copy of Firmware.Vars, or ""
+	disks []Disk       // the copies in Dir, attached in order
+	vars  string       // the per-machine copy of Firmware.Vars, or ""
+	gone  map[int]bool // disks unplugged (Unplug)
 	mu    sync.Mutex
 	boots int
 }
@@ -113,6 +114,17 @@ func NewMachine(dir string, cfg MachineConfig) (*Machine, error) {
 // DiskPath returns the path of the Machine's copy of disk i, to inspect or
 // modify it between boots.
 func (m *Machine) DiskPath(i int) string { return m.disks[i].Path }
+
+// Unplug detaches disk i from the following boots (a USB stick pulled
+// out after the install); its copy stays at DiskPath(i).
+func (m *Machine) Unplug(i int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gone == nil {
+		m.gone = map[int]bool{}
+	}
+	m.gone[i] = true
+}
 
 // VarsPath returns the Machine's UEFI variable store ("" without firmware).
 func (m *Machine) VarsPath() string { return m.vars }

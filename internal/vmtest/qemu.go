@@ -66,6 +66,9 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
 	for i, d := range m.disks {
+		if m.gone[i] {
+			continue
+		}
 		args = append(args, diskArgs(i, d)...)
 	}
 	if spec.Kernel != "" {
