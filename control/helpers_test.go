@@ -27,6 +27,7 @@ type fakeBackend struct {
 	calls   []string
 	unlocks int
 	power   chan string
+	buildID string // replaces testStatus's build id when set
 }
 
 func newFakeBackend() *fakeBackend {
@@ -55,7 +56,13 @@ var testStatus = Status{
 
 func (f *fakeBackend) Status(context.Context) (Status, error) {
 	f.record("status")
-	return testStatus, nil
+	st := testStatus
+	f.mu.Lock()
+	if f.buildID != "" {
+		st.BuildID = f.buildID
+	}
+	f.mu.Unlock()
+	return st, nil
 }
 
 func (f *fakeBackend) Unlock(_ context.Context, key []byte) error {

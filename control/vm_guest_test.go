@@ -3,6 +3,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"os"
@@ -57,6 +58,7 @@ func guestServe(t *testing.T, nc NetConfig) {
 		t.Fatal(err)
 	}
 	b := newFakeBackend()
+	b.buildID = "vm-" + cmp.Or(nc.Mode, "dhcp") // the host tells this server from the previous phase's
 	s, err := NewServer(Config{HostKey: host, AuthorizedKeys: strings.Split(strings.TrimSpace(string(keys)), "\n"), Logf: t.Logf}, b)
 	if err != nil {
 		t.Fatal(err)

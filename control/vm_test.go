@@ -77,7 +77,9 @@ func waitStatus(t *testing.T, o *openssh, id, phase string, stop chan struct{}) 
 	var errs string
 	for time.Since(start) < 5*time.Minute {
 		out, e, code := o.run(t, "", []string{id}, "-o", "ConnectTimeout=5", o.host, "status")
-		if code == 0 {
+		// The previous phase's server answers until it has stopped: wait
+		// for this phase's.
+		if code == 0 && strings.Contains(out, "build: vm-"+phase+"\n") {
 			if !strings.Contains(out, "PCR 7 (sha256): expected aa11, actual bb22") {
 				t.Errorf("%s: ssh status = %q, want the PCR 7 mismatch", phase, out)
 			}
