@@ -72,6 +72,7 @@ func TestVMBoot(t *testing.T) {
 			c.check(t, res)
 		})
 	}
+	f.controlProof(t, vm)
 }
 
 // vmCase is one boot of the machine.
