@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"initos/bootconfig"
+	"initos/internal/bootdisk"
+	rootreport "initos/internal/bootdisk/report"
+	"initos/internal/testenv"
+	"initos/internal/vmtest"
+)
+
+// BenchmarkControlRecovery measures the control plane in the real initrd
+// (OVMF, swtpm, Debian's kernel, one virtio disk: ESP + LUKS2 + btrfs root
+// enrolled to the TPM with Secure Boot on), booted with Secure Boot off so
+// that PCR 7 no longer matches: the unlock fails, initos-init loads the
+// NIC's driver, gets an address by DHCP from qemu and serves SSH; OpenSSH's
+// client then sends the passphrase (`ssh root@vm unlock`) and the boot
+// goes on to the root's /sbin/init. Metrics (means):
+//
+//   - power-on-to-ssh-s: host wall time from qemu's start to the first
+//     ssh-keyscan answer through the forwarded port (firmware included);
+//   - guest-to-ssh-s: the kernel's clock when the server listens;
+//   - unlock-to-init-s: guest time from the unlock (the backend's log
+//     line) to the root's init reading /proc/uptime;
+//   - unlock-rtt-s: the ssh unlock command's wall time on the host.
+//
+// No peer: Debian's dropbear-initramfs would need cryptsetup-initramfs and
+// a rebuilt host initrd (see docs/control.md).
+func BenchmarkControlRecovery(b *testing.B) {
+	testenv.RequireRoot(b)
+	for _, tool := range []string{"qemu-system-x86_64", "swtpm", "mksquashfs", "mkfs.vfat", "mcopy", "mkfs.btrfs", "openssl", "ssh", "ssh-keyscan", "ssh-keygen"} {
+		testenv.Tool(b, tool)
+	}
+	rb := newRecoveryBench(b)
+	var reach, guestReach, toInit, rtt float64
+	n := 0
+	for b.Loop() {
+		m := rb.bootOnce(b)
+		reach, guestReach, toInit, rtt = reach+m[0], guestReach+m[1], toInit+m[2], rtt+m[3]
+		n++
+	}
+	b.ReportMetric(reach/float64(n), "power-on-to-ssh-s")
+	b.ReportMetric(guestReach/float64(n), "guest-to-ssh-s")
+	b.ReportMetric(toInit/float64(n), "unlock-to-init-s")
+	b.ReportMetric(rtt/float64(n), "unlock-rtt-s")
+}
+
+// recoveryBench is BenchmarkControlRecovery's machine.
+type recoveryBench struct {
+	bootBench
+	vol *bootdisk.Volume
+	id  string // the authorized private key
+	dir string // short path: ssh's files
+}
+
+func newRecoveryBench(b *testing.B) *recoveryBench {
+	k, err := vmtest.FindKernel()
+	if err != nil {
+		testenv.Missing(b, "%v", err)
+	}
+	dir := b.TempDir()
+	rb := &recoveryBench{bootBench: bootBench{k: k}, vol: bootdisk.NewVolume(0, 3, bootUUID, "recovery")}
+	rb.dir, err = os.MkdirTemp("", "ibench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(rb.dir) })
+	rb.id = filepath.Join(rb.dir, "owner")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", rb.id).CombinedOutput(); err != nil {
+		b.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(rb.id + ".pub")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sb := bootdisk.Snakeoil(b)
+	mods, err := bootdisk.BuildModulesImage(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := bootconfig.New()
+	cfg.ModulesImage, cfg.FailureTimeoutSec = mods.Info, 300
+	cfg.Control.AuthorizedKeys = []string{strings.TrimSpace(string(pub))}
+	rd, err := bootdisk.Initrd(k, cfg, bootdisk.VMModules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if rb.ours, err = bootdisk.UKI(k.Image, rd, bootCmdline, k.Version, sb); err != nil {
+		b.Fatal(err)
+	}
+	rb.makeDisk(b, dir, rb.vol, []byte("an unused key file for the recovery benchmark"), mods)
+	if rb.m, err = vmtest.NewMachine(filepath.Join(dir, "machine"), vmtest.MachineConfig{
+		Firmware: vmtest.OVMFSecureBoot(), TPM: true, Disks: []vmtest.Disk{{Path: rb.disk.Path}}}); err != nil {
+		b.Fatal(err)
+	}
+	rb.disk = &bootdisk.Disk{Path: rb.m.DiskPath(0), Parts: rb.disk.Parts}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	plan := rootreport.EnrollPlan{Volumes: []rootreport.EnrollVolume{{Device: "/dev/vda3", Pass: string(rb.vol.Pass), Bind: true}}}
+	if res, err := bootdisk.Enroll(ctx, rb.m, rb.disk, 1, k, plan, sb); err != nil {
+		if res != nil {
+			b.Logf("console:\n%s", res.Console)
+		}
+		b.Fatal(err)
+	}
+	if err := rb.disk.PutFile(1, "EFI/BOOT/BOOTX64.EFI", rb.ours); err != nil {
+		b.Fatal(err)
+	}
+	empty, err := os.ReadFile(filepath.Join(filepath.Dir(vmtest.OVMF().Vars), "OVMF_VARS_4M.fd"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(rb.m.VarsPath(), empty, 0o644); err != nil { // Secure Boot off: PCR 7 differs
+		b.Fatal(err)
+	}
+	return rb
+}
+
+// bootOnce boots, waits for SSH, unlocks, and returns power-on to SSH
+// (host), kernel start to SSH (guest), unlock to init (guest) and the
+// unlock command's wall time, in seconds. The tokens are left as they
+// were: each boot fails the same way.
+func (rb *recoveryBench) bootOnce(b *testing.B) [4]float64 {
+	port := vmtest.FreePort(b)
+	spec := vmtest.BootSpec{QEMUArgs: []string{"-netdev", fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22", port),
+		"-device", "virtio-net-pci,netdev=net0"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	var m [4]float64
+	var derr error
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		m[0], m[3], derr = rb.drive(ctx, start, port)
+	}()
+	res, err := rb.m.Boot(ctx, spec)
+	cancel()
+	<-done
+	if err != nil || derr != nil {
+		b.Fatalf("boot: %v; ssh: %v\nconsole:\n%s", err, derr, res.Console)
+	}
+	r, err := rootreport.Find(res.Console)
+	if err != nil {
+		b.Fatalf("%v\nconsole:\n%s", err, res.Console)
+	}
+	serving := guestTime(res.Console, `initos: control: serving SSH`)
+	unlocked := guestTime(res.Console, `initos: control: volume \S+ unlocked with a key`)
+	if serving < 0 || unlocked < 0 {
+		b.Fatalf("console lacks the control plane's lines\n%s", res.Console)
+	}
+	m[1], m[2] = serving, r.Uptime-unlocked
+	return m
+}
+
+// drive waits for ssh-keyscan's answer, then sends the passphrase with
+// OpenSSH; it returns the time to the answer and the unlock's wall time.
+func (rb *recoveryBench) drive(ctx context.Context, start time.Time, port int) (float64, float64, error) {
+	p := strconv.Itoa(port)
+	var reach time.Duration
+	for {
+		out, _ := exec.CommandContext(ctx, "ssh-keyscan", "-T", "10", "-t", "ecdsa", "-p", p, "127.0.0.1").Output()
+		if bytes.Contains(out, []byte("ecdsa-sha2-nistp256")) {
+			reach = time.Since(start)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("no SSH server on port %s", p)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	cmd := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", rb.id,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+		"-p", p, "-l", "root", "127.0.0.1", "unlock")
+	cmd.Stdin = bytes.NewReader(append(bytes.Clone(rb.vol.Pass), '\n'))
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ssh unlock: %v: %s", err, out)
+	}
+	return reach.Seconds(), time.Since(t0).Seconds(), nil
+}
+
+// guestTime is the kernel timestamp of the first console line matching re.
+func guestTime(console []byte, re string) float64 {
+	m := regexp.MustCompile(`\[ *([0-9]+\.[0-9]+)\] ` + re).FindSubmatch(console)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
