@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -129,6 +130,24 @@ func TestUnlockReseal(t *testing.T) {
 	out, _, code = run(t, addr, owner.signer, "unlock --reseal --json", b.key)
 	if code != 0 || !strings.Contains(out, `"resealed": [`) {
 		t.Errorf("unlock --reseal --json = exit %d %q, want the resealed list", code, out)
+	}
+}
+
+// TestUnlockResealFails: the volumes are open, so the boot continues
+// even when the reseal fails; the answer says both (exit 1).
+func TestUnlockResealFails(t *testing.T) {
+	owner := newTestKey(t)
+	b := newFakeBackend()
+	b.reseal = errors.New("TPM says no")
+	s, addr := startServer(t, Config{AuthorizedKeys: []string{owner.line}}, b)
+	_, errs, code := run(t, addr, owner.signer, "unlock --reseal", b.key)
+	if code != ExitFailed || !strings.Contains(errs, "unlock: volumes open, the boot continues; reseal failed: TPM says no") {
+		t.Errorf("unlock --reseal (reseal failing) = exit %d %q, want %d and both outcomes", code, errs, ExitFailed)
+	}
+	select {
+	case <-s.Unlocked():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Unlocked() not closed: the boot must continue with the volumes open")
 	}
 }
 
