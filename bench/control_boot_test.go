@@ -46,7 +46,7 @@ func BenchmarkControlRecovery(b *testing.B) {
 		testenv.Tool(b, tool)
 	}
 	rb := newRecoveryBench(b)
-	var ours, peer [4]float64
+	var ours, peer [5]float64
 	n := 0
 	for b.Loop() {
 		m := rb.bootOnce(b, rb.ours, `initos: control: serving SSH`, `initos: control: volume \S+ unlocked with a key`)
@@ -57,12 +57,13 @@ func BenchmarkControlRecovery(b *testing.B) {
 		}
 		n++
 	}
-	for i, name := range []string{"power-on-to-ssh-s", "guest-to-ssh-s", "unlock-to-init-s", "unlock-rtt-s"} {
+	for i, name := range []string{"power-on-to-ssh-s", "guest-to-ssh-s", "unlock-to-init-s", "unlock-rtt-s", "status-rtt-s"} {
 		b.ReportMetric(ours[i]/float64(n), name)
 		b.ReportMetric(peer[i]/float64(n), "dropbear-"+name)
 	}
 	b.ReportMetric(peer[1]/ours[1], "x_dropbear-guest-to-ssh")
 	b.ReportMetric(peer[2]/ours[2], "x_dropbear-unlock-to-init")
+	b.ReportMetric(peer[4]/ours[4], "x_dropbear-status-rtt")
 }
 
 // recoveryBench is BenchmarkControlRecovery's machine.
@@ -136,10 +137,11 @@ func newRecoveryBench(b *testing.B) *recoveryBench {
 
 // bootOnce boots uki, waits for SSH, unlocks, and returns power-on to SSH
 // (host), kernel start to SSH (guest), unlock to init (guest) and the
-// unlock command's wall time, in seconds; upRE and keyRE match the
+// unlock command's and a status command's wall time (the mean of 3), in
+// seconds; upRE and keyRE match the
 // console lines of the server listening and of the key's arrival. The
 // tokens are left as they were: each boot fails the same way.
-func (rb *recoveryBench) bootOnce(b *testing.B, uki []byte, upRE, keyRE string) [4]float64 {
+func (rb *recoveryBench) bootOnce(b *testing.B, uki []byte, upRE, keyRE string) [5]float64 {
 	if err := rb.disk.PutFile(1, "EFI/BOOT/BOOTX64.EFI", uki); err != nil {
 		b.Fatal(err)
 	}
@@ -148,13 +150,13 @@ func (rb *recoveryBench) bootOnce(b *testing.B, uki []byte, upRE, keyRE string) 
 		"-device", "virtio-net-pci,netdev=net0"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	var m [4]float64
+	var m [5]float64
 	var derr error
 	done := make(chan struct{})
 	start := time.Now()
 	go func() {
 		defer close(done)
-		m[0], m[3], derr = rb.drive(ctx, start, port)
+		m[0], m[3], m[4], derr = rb.drive(ctx, start, port)
 	}()
 	res, err := rb.m.Boot(ctx, spec)
 	cancel()
@@ -175,33 +177,47 @@ func (rb *recoveryBench) bootOnce(b *testing.B, uki []byte, upRE, keyRE string) 
 	return m
 }
 
-// drive waits for ssh-keyscan's answer, then sends the passphrase with
-// OpenSSH; it returns the time to the answer and the unlock's wall time.
-func (rb *recoveryBench) drive(ctx context.Context, start time.Time, port int) (float64, float64, error) {
+// drive waits for ssh-keyscan's answer, runs status three times (each a
+// new connection: TCP, key exchange, authentication, the command), then
+// sends the passphrase with OpenSSH; it returns the time to the answer,
+// the unlock's wall time and status's mean wall time.
+func (rb *recoveryBench) drive(ctx context.Context, start time.Time, port int) (reach, unlock, status float64, err error) {
 	p := strconv.Itoa(port)
-	var reach time.Duration
 	for {
 		out, _ := exec.CommandContext(ctx, "ssh-keyscan", "-T", "10", "-t", "ecdsa", "-p", p, "127.0.0.1").Output()
 		if bytes.Contains(out, []byte("ecdsa-sha2-nistp256")) {
-			reach = time.Since(start)
+			reach = time.Since(start).Seconds()
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return 0, 0, fmt.Errorf("no SSH server on port %s", p)
+			return 0, 0, 0, fmt.Errorf("no SSH server on port %s", p)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	for range 3 {
+		d, out, err := rb.ssh(ctx, p, nil, "status")
+		if err != nil || !bytes.Contains(out, []byte("stage:")) {
+			return 0, 0, 0, fmt.Errorf("ssh status: %v: %s", err, out)
+		}
+		status += d / 3
+	}
+	unlock, out, err := rb.ssh(ctx, p, append(bytes.Clone(rb.vol.Pass), '\n'), "unlock")
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("ssh unlock: %v: %s", err, out)
+	}
+	return reach, unlock, status, nil
+}
+
+// ssh runs one OpenSSH command and returns its wall time and output.
+func (rb *recoveryBench) ssh(ctx context.Context, port string, stdin []byte, verb string) (float64, []byte, error) {
 	cmd := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", rb.id,
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-		"-p", p, "-l", "root", "127.0.0.1", "unlock")
-	cmd.Stdin = bytes.NewReader(append(bytes.Clone(rb.vol.Pass), '\n'))
+		"-p", port, "-l", "root", "127.0.0.1", verb)
+	cmd.Stdin = bytes.NewReader(stdin)
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return 0, 0, fmt.Errorf("ssh unlock: %v: %s", err, out)
-	}
-	return reach.Seconds(), time.Since(t0).Seconds(), nil
+	return time.Since(t0).Seconds(), out, err
 }
 
 // guestTime is the kernel timestamp of the first console line matching re.

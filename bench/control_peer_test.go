@@ -80,9 +80,15 @@ chmod 700 "$DESTDIR/root" "$DESTDIR/root/.ssh"
 chmod 600 "$DESTDIR/root/.ssh/authorized_keys"
 `
 
-// takeKey is the forced command: the passphrase from stdin, handed over
-// whole (rename).
+// takeKey is the forced command: status (a status file, as the control
+// plane's verb; dropbear-initramfs's forced command would be
+// cryptroot-unlock), or the passphrase from stdin, handed over whole
+// (rename).
 const takeKey = `#!/bin/sh
+if [ "$SSH_ORIGINAL_COMMAND" = status ]; then
+	cat /run/peer.status
+	exit 0
+fi
 IFS= read -r key && printf %s "$key" > /run/peer.key.tmp && mv /run/peer.key.tmp /run/peer.key && echo "unlock: key taken; the boot continues"
 `
 
@@ -96,6 +102,7 @@ modprobe -q dm_crypt
 modprobe -q virtio_net
 wait_for_udev 10
 configure_networking
+printf 'stage: unlock\nfailure: waiting for the passphrase of %s\n' "$uuid" > /run/peer.status
 dropbear -s -j -k -p 22 -r /etc/dropbear/dropbear_ecdsa_host_key -P /run/dropbear.pid -c /bin/take-key
 echo "<2>initos-peer: dropbear up" > /dev/kmsg
 while [ ! -e /run/peer.key ]; do sleep 0.1; done
