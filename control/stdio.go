@@ -57,7 +57,10 @@ func (r *request) unlock() error {
 			rerr = fmt.Errorf("unlock: volumes open, the boot continues; reseal failed: %w", rerr)
 		}
 	}
-	if r.json && rerr == nil {
+	if r.json { // one document: the answer, or the error (run writes it)
+		if rerr != nil {
+			return rerr
+		}
 		return r.writeJSON(struct {
 			Unlocked bool     `json:"unlocked"`
 			Resealed []string `json:"resealed,omitempty"`
