@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"initos/internal/boundedfile"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -143,18 +143,9 @@ func ParseConfig(b []byte) (*Config, error) {
 // LoadConfig reads and parses an install config file and makes its
 // relative paths relative to the file's directory.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	c, err := boundedfile.Read("load install config", path, MaxConfigSize, ParseConfig)
 	if err != nil {
-		return nil, fmt.Errorf("load install config: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("load install config %s: %w", path, err)
-	}
-	c, err := ParseConfig(b)
-	if err != nil {
-		return nil, fmt.Errorf("load install config %s: %w", path, err)
+		return nil, err
 	}
 	c.Resolve(filepath.Dir(path))
 	return c, nil
