@@ -158,14 +158,7 @@ func failsWith(re string) func(t *testing.T, res *vmtest.Result) {
 // mounted, PCR 11 after leave-initrd and PCR 15 after both volumes,
 // exactly as predicted, and could not unseal a disk key again.
 func (f *vmFixture) checkGoodBoot(t *testing.T, res *vmtest.Result) {
-	r, err := report.Find(res.Console)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("root init ran %.2fs after the kernel started; initrd log:\n%s", r.Uptime, strings.Join(r.Kmsg, "\n"))
-	if len(r.Errors) > 0 {
-		t.Errorf("root init errors: %q", r.Errors)
-	}
+	r := bootdisk.RootReport(t, res.Console)
 	root := r.Mounts["/"]
 	if r.Name != "genuine" || root.FSType != "btrfs" || root.Root != "/"+bootdisk.StoreDir+"/roots/host" || r.BtrfsDevices != 2 {
 		t.Errorf("root %q: / = %+v with %d btrfs devices, want the genuine store/roots/host on a 2-device raid1", r.Name, root, r.BtrfsDevices)

@@ -122,16 +122,12 @@ func loadModules(path, rootHex string, a *Artifacts) error {
 		return fmt.Errorf("modules image %s is for kernel %s, the UKI's kernel is %s", name, rel, a.Release)
 	}
 	a.Release, a.ModulesPath, a.ModulesName = rel, path, name
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return fmt.Errorf("modules image: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("modules image: %w", err)
-	}
-	a.ModulesSize = st.Size()
+	a.ModulesSize = size
 	root, err := expectedRoot(f, rootHex)
 	if err != nil {
 		return fmt.Errorf("modules image %s: %w", name, err)
@@ -141,6 +137,20 @@ func loadModules(path, rootHex string, a *Artifacts) error {
 	}
 	a.RootHash = a.Verity.RootHashHex()
 	return nil
+}
+
+// openSized opens a file and returns its size.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }
 
 func expectedRoot(f *os.File, rootHex string) ([]byte, error) {

@@ -91,7 +91,8 @@ type TPMConfig struct {
 	PublicKey     string `json:"public_key,omitempty"`
 	PublicKeyPCRs string `json:"public_key_pcrs,omitempty"`
 	// Signature is the running UKI's signed PCR 11 policy, as systemd-stub
-	// passes it to the initrd (default /.extra/tpm2-pcr-signature.json).
+	// passes it to the initrd (default /.extra/tpm2-pcr-signature.json,
+	// else USBExtraDir's, as the USB installer's recovery root shows it).
 	// With it the volumes get their initos-binding token (enroll.Bind);
 	// without it (not booted from a signed InitOS UKI) they are left
 	// unbound, and the installed initrd opens them only with
@@ -101,6 +102,12 @@ type TPMConfig struct {
 
 // DefaultPCRSignature is where systemd-stub leaves the UKI's .pcrsig.
 const DefaultPCRSignature = "/.extra/tpm2-pcr-signature.json"
+
+// USBExtraDir is where the USB installer's initrd shows systemd-stub's
+// /.extra inside the recovery root the installer runs in
+// (usbmode.ExtraDir); its tpm2-pcr-signature.json is the second default of
+// tpm.signature.
+const USBExtraDir = "/run/initos/extra"
 
 // RecoveryKeyConfig says where the recovery key goes. It is printed once
 // unless Hide, and written to File when set.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"initos/enroll"
 	"initos/luks2"
@@ -65,18 +66,23 @@ func pcrPublicKey(cfg *TPMConfig, a *Artifacts) (*rsa.PublicKey, error) {
 // pcrSignature reads the running UKI's signed PCR policy; nil when there
 // is none (not booted through systemd-stub from a signed UKI).
 func pcrSignature(cfg *TPMConfig) ([]byte, error) {
-	path := cfg.Signature
-	if path == "" {
-		path = DefaultPCRSignature
+	if cfg.Signature != "" {
+		b, err := os.ReadFile(cfg.Signature)
+		if err != nil {
+			return nil, fmt.Errorf("tpm.signature: %w", err)
+		}
+		return b, nil
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && cfg.Signature == "" {
-		return nil, nil
+	for _, path := range []string{DefaultPCRSignature, filepath.Join(USBExtraDir, filepath.Base(DefaultPCRSignature))} {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("tpm.signature: %w", err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("tpm.signature: %w", err)
-	}
-	return b, nil
+	return nil, nil
 }
 
 // tpmEnroller enrolls policy p with the configured TPM and, given the

@@ -31,6 +31,10 @@ const (
 	USBPayloadDir = "/initos/payload"
 	// InstallModeArg must be on the installer UKI's command line.
 	InstallModeArg = "initos.mode=install"
+	// RecoveryArg names the recovery image's verity root hash (hex) on the
+	// installer UKI's command line (usbmode.RootHashParam): initos-init
+	// opens the image through dm-verity with it.
+	RecoveryArg = "initos.recovery"
 )
 
 // USBOptions describe an installer disk image.
@@ -225,6 +229,11 @@ func BuildUSB(out string, o USBOptions) (*USBImage, error) {
 	files, cfgJSON, err := usbPayload(&o)
 	if err != nil {
 		return nil, fmt.Errorf("usb build: %w", err)
+	}
+	if o.Recovery != "" {
+		if err := checkRecovery(o.UKI, o.Recovery); err != nil {
+			return nil, fmt.Errorf("usb build: %w", err)
+		}
 	}
 	w, err := atomicfile.Create(out, 0o644)
 	if err != nil {

@@ -16,7 +16,7 @@ func TestBuildUSB(t *testing.T) {
 	dir := t.TempDir()
 	fx := newFixture(t, filepath.Join(dir, "fx"))
 	installer := filepath.Join(dir, "installer.efi")
-	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 "+InstallModeArg)
+	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 "+InstallModeArg+" "+RecoveryArg+"="+fx.Root)
 	cfg := fxConfig(fx, "auto")
 	cfg.Resolve(dir)
 	o := USBOptions{UKI: installer, Config: cfg, Recovery: fx.Modules}
@@ -66,6 +66,12 @@ func TestBuildUSB(t *testing.T) {
 func TestBuildUSBErrors(t *testing.T) {
 	dir := t.TempDir()
 	fx := newFixture(t, filepath.Join(dir, "fx"))
+	installer := func(extra string) string {
+		p := filepath.Join(dir, "installer"+strings.ReplaceAll(extra, "=", "-")+".efi")
+		fx.WriteUKICmdline(t, p, fx.Owner.DB, "console=ttyS0 "+InstallModeArg+extra)
+		return p
+	}
+	other := strings.Repeat("ab", 32)
 	for _, tc := range []struct {
 		name string
 		o    USBOptions
@@ -74,6 +80,10 @@ func TestBuildUSBErrors(t *testing.T) {
 		{"not an installer", USBOptions{UKI: fx.UKI}, "lacks initos.mode=install"},
 		{"no UKI", USBOptions{UKI: filepath.Join(dir, "none.efi")}, "no such file"},
 		{"missing payload", USBOptions{UKI: fx.UKI, Config: &Config{UKI: filepath.Join(dir, "gone.efi")}}, "lacks initos.mode=install"},
+		{"no recovery root hash", USBOptions{UKI: installer(""), Recovery: fx.Modules}, "lacks initos.recovery=" + fx.Root + " (the recovery image's verity root hash)"},
+		{"another recovery root hash", USBOptions{UKI: installer(" initos.recovery=" + other), Recovery: fx.Modules}, "does not verify against the installer UKI's initos.recovery=" + other},
+		{"recovery root hash not hex", USBOptions{UKI: installer(" initos.recovery=xyz"), Recovery: fx.Modules}, `initos.recovery="xyz" is not a hex root hash`},
+		{"recovery image without verity", USBOptions{UKI: installer(" initos.recovery=" + other), Recovery: fx.UKI}, "recovery image " + fx.UKI + " does not verify"},
 	} {
 		out := filepath.Join(dir, "usb.img")
 		if _, err := BuildUSB(out, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -3,12 +3,15 @@ package install
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"initos/pecoff"
 )
 
 // usbGUID derives a GUID from the image's content, so the same inputs
@@ -129,6 +132,46 @@ func copyRecovery(f *os.File, l *Layout, src string) error {
 	}
 	if !bytes.Equal(h.Sum(nil), back.Sum(nil)) {
 		return fmt.Errorf("recovery image: read back differs")
+	}
+	return nil
+}
+
+// checkRecovery makes sure the installer UKI's signed command line names
+// the recovery image's verity root hash (RecoveryArg), and that the image
+// verifies against it: otherwise the installer would fail only at boot.
+func checkRecovery(uki, recovery string) error {
+	b, err := os.ReadFile(uki)
+	if err != nil {
+		return fmt.Errorf("installer UKI: %w", err)
+	}
+	img, err := pecoff.Parse(b)
+	if err != nil {
+		return fmt.Errorf("installer UKI %s: %w", uki, err)
+	}
+	var want string
+	for _, w := range strings.Fields(string(img.Section(".cmdline"))) {
+		if k, v, _ := strings.Cut(w, "="); k == RecoveryArg {
+			want = v
+		}
+	}
+	f, size, err := openSized(recovery)
+	if err != nil {
+		return fmt.Errorf("recovery image: %w", err)
+	}
+	defer f.Close()
+	if want == "" {
+		res, err := openModules(f, size, nil)
+		if err != nil {
+			return fmt.Errorf("recovery image %s: %w", recovery, err)
+		}
+		return fmt.Errorf("installer UKI %s: its command line lacks %s=%x (the recovery image's verity root hash)", uki, RecoveryArg, res.RootHash)
+	}
+	root, err := hex.DecodeString(want)
+	if err != nil || len(root) == 0 {
+		return fmt.Errorf("installer UKI %s: %s=%q is not a hex root hash", uki, RecoveryArg, want)
+	}
+	if _, err := openModules(f, size, root); err != nil {
+		return fmt.Errorf("recovery image %s does not verify against the installer UKI's %s=%s: %w", recovery, RecoveryArg, want, err)
 	}
 	return nil
 }

@@ -11,15 +11,16 @@
 //
 // Inside the image (all files owned by root):
 //
-//	modules/<release>/   the kernel's module directory as depmod left it
-//	                     (kernel/, updates/, modules.dep, modules.alias,
-//	                     modules.softdep, modules.builtin, ... and .bin
-//	                     indexes); the build and source symlinks are left out
-//	firmware/            the firmware tree, symlinks included
+//	lib/modules/<release>/   the kernel's module directory as depmod left it
+//	                         (kernel/, updates/, modules.dep, modules.alias,
+//	                         modules.softdep, modules.builtin, ... and .bin
+//	                         indexes); the build and source symlinks are left out
+//	lib/firmware/            the firmware tree, symlinks included
 //
-// Mounted at MountPoint (/lib) these are the standard /lib/modules and
-// /lib/firmware paths: modprobe-style lookups and the kernel's firmware
-// loader work unchanged. The squashfs is padded to 4 KiB; the verity
+// These are the paths of a root filesystem, what initos-init (package
+// boot, ImageModulesDir and ImageFirmwareDir) reads once it has mounted
+// the image at MountPoint, and binds onto the host root's /lib/modules/<release>
+// and /lib/firmware at switch_root. The squashfs is padded to 4 KiB; the verity
 // superblock and tree follow at HashOffset = DataSize (veritysetup's
 // --hash-offset layout, data and hash in one file).
 //

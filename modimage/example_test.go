@@ -27,6 +27,6 @@ func Example() {
 	}
 	fmt.Fprintf(os.Stdout, "%s root hash %s, hash offset %d, data size %d\n",
 		res.FileName, res.RootHash, res.HashOffset, res.DataSize)
-	// The initrd mounts it at /lib: modules in /lib/modules/<release>.
+	// initos-init mounts it and finds the modules in lib/modules/<release>.
 	fmt.Println(modimage.MountPoint + "/" + modimage.ModulesPath(release))
 }

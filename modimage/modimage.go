@@ -15,17 +15,20 @@ import (
 	"initos/verity"
 )
 
-// Layout of the image, shared with the initrd that mounts it.
+// Layout of the image, shared with the initrd that mounts it (package
+// boot: ImageModulesDir, ImageFirmwareDir): the image's root mirrors a
+// root filesystem's, so that the initrd binds its lib/modules/<release>
+// and lib/firmware onto the same paths of the host root.
 const (
-	// MountPoint is where the initrd mounts the image (read-only, through
-	// dm-verity): the kernel then finds firmware in /lib/firmware, its
-	// default search path, and modules sit in /lib/modules/<release>.
-	MountPoint = "/lib"
+	// MountPoint is where initos-init mounts the image (read-only,
+	// through dm-verity); it points the kernel's firmware loader at
+	// MountPoint/lib/firmware.
+	MountPoint = "/run/initos/modules"
 	// ModulesDir holds one directory per kernel release: the kernel's
 	// /lib/modules/<release> (kernel/, updates/, modules.dep, ...).
-	ModulesDir = "modules"
+	ModulesDir = "lib/modules"
 	// FirmwareDir holds the firmware tree (/lib/firmware).
-	FirmwareDir = "firmware"
+	FirmwareDir = "lib/firmware"
 )
 
 // FileName is the image's name on the ESP for a kernel release:
@@ -33,7 +36,7 @@ const (
 func FileName(release string) string { return "modules-" + release + ".sqfs" }
 
 // ModulesPath is the image path of a release's module directory
-// ("modules/<release>"); the initrd opens it with kmod.Open.
+// ("lib/modules/<release>"); the initrd opens it with kmod.Open.
 func ModulesPath(release string) string { return ModulesDir + "/" + release }
 
 // Options describe a modules image.
@@ -60,6 +63,10 @@ type Options struct {
 	// the layers of an OCI image (squashfs.TarEntry). Release is required;
 	// Result.Modules and Result.Firmware stay 0.
 	Add func(w *squashfs.Writer) error
+	// AddRelease is Add for callers that learn the release only from what
+	// they add (a host image's layers, read once): it returns the release
+	// the image is for, and Release is ignored. Set Add or AddRelease.
+	AddRelease func(w *squashfs.Writer) (release string, err error)
 }
 
 // Result describes a written modules image: what the UKI's initrd
@@ -98,8 +105,12 @@ func Build(ctx context.Context, out io.WriterAt, opts Options) (*Result, error) 
 	res := &Result{Release: rel, FileName: FileName(rel)}
 	if err := add(w, opts, res); err != nil {
 		w.Abort()
+		if rel == "" {
+			return nil, fmt.Errorf("modules image: %w", err)
+		}
 		return nil, fmt.Errorf("modules image %s: %w", rel, err)
 	}
+	rel = res.Release
 	img, err := w.Finish()
 	if err != nil {
 		return nil, fmt.Errorf("modules image %s: %w", rel, err)
@@ -130,6 +141,9 @@ func BuildFile(ctx context.Context, path string, opts Options) (*Result, error) 
 
 // release checks the kernel directory and returns the release name.
 func release(opts Options) (string, error) {
+	if opts.AddRelease != nil {
+		return "", nil // named by AddRelease
+	}
 	if opts.Add != nil {
 		if err := checkRelease(opts.Release); err != nil {
 			return "", err
@@ -158,10 +172,18 @@ func checkRelease(rel string) error {
 
 // add adds the directories and the two trees.
 func add(w *squashfs.Writer, opts Options, res *Result) error {
-	for _, d := range []string{"", ModulesDir} {
+	for _, d := range []string{"", "lib", ModulesDir} {
 		if err := w.Add(squashfs.Entry{Path: d, Mode: fs.ModeDir | 0o755, ModTime: opts.Squashfs.Epoch}, nil); err != nil {
 			return err
 		}
+	}
+	if opts.AddRelease != nil {
+		rel, err := opts.AddRelease(w)
+		if err != nil {
+			return err
+		}
+		res.Release, res.FileName = rel, FileName(rel)
+		return checkRelease(rel)
 	}
 	if opts.Add != nil {
 		return opts.Add(w)

@@ -78,10 +78,10 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{
-		"modules/6.1.0-test/modules.dep":      "kernel/fs/foo.ko: kernel/lib/bar.ko.xz\nkernel/lib/bar.ko.xz:\n",
-		"modules/6.1.0-test/kernel/fs/foo.ko": strings.Repeat("\x7fELF foo ", 5000),
-		"firmware/vendor/chip.bin":            "firmware blob",
-		"firmware/chip.bin":                   "firmware blob",
+		"lib/modules/6.1.0-test/modules.dep":      "kernel/fs/foo.ko: kernel/lib/bar.ko.xz\nkernel/lib/bar.ko.xz:\n",
+		"lib/modules/6.1.0-test/kernel/fs/foo.ko": strings.Repeat("\x7fELF foo ", 5000),
+		"lib/firmware/vendor/chip.bin":            "firmware blob",
+		"lib/firmware/chip.bin":                   "firmware blob",
 	} {
 		if got, err := readFile(r, p); err != nil || got != want {
 			t.Errorf("image %s = %.40q, %v; want %.40q", p, got, err, want)
@@ -165,7 +165,7 @@ func TestBuildAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := readFile(r, "modules/6.9.0-oci/modules.dep"); got != "kernel/x.ko:\n" || err != nil {
+	if got, err := readFile(r, "lib/modules/6.9.0-oci/modules.dep"); got != "kernel/x.ko:\n" || err != nil {
 		t.Errorf("modules.dep = %q, %v", got, err)
 	}
 	if _, err := BuildFile(context.Background(), out, Options{Add: func(*squashfs.Writer) error { return nil }}); err == nil || !strings.Contains(err.Error(), `bad kernel release ""`) {

@@ -51,6 +51,9 @@ func TestGuestMountAndLoad(t *testing.T) {
 		t.Fatalf("dm.CreateDevice: %v", err)
 	}
 	defer dm.RemoveDevice("initos-modules")
+	if err := os.MkdirAll(MountPoint, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := unix.Mount(node, MountPoint, "squashfs", unix.MS_RDONLY, ""); err != nil {
 		t.Fatalf("mount %s on %s: %v", node, MountPoint, err)
 	}

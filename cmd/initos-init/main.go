@@ -1,11 +1,17 @@
 // Command initos-init is the InitOS initrd: the one static binary the
-// kernel runs as /init from the signed UKI's initrd. It has no shell and
-// runs no other program: it mounts the kernel filesystems, measures the
-// boot phase, loads modules, opens the verity-protected modules image on
-// the ESP, unseals the disk keys with the TPM, opens the LUKS2 volumes,
-// mounts the btrfs root named by initos.conf and switches into it (see
-// package initos/boot and docs/boot.md). When a step fails it prints one
-// line saying which and why, waits (the control plane's seam) and reboots.
+// kernel runs as /init from the signed UKI's initrd. It has no shell and,
+// booting a host, runs no other program: it mounts the kernel
+// filesystems, measures the boot phase, loads modules, opens the
+// verity-protected modules image on the ESP, unseals the disk keys with
+// the TPM, opens the LUKS2 volumes, mounts the btrfs root named by
+// initos.conf and switches into it (see package initos/boot and
+// docs/boot.md). When a step fails it prints one line saying which and
+// why, waits (the control plane's seam) and reboots.
+//
+// In install mode (initos.mode=install: the USB installer) it runs the
+// stick's unattended install instead: the installer in the
+// verity-checked recovery root (package initos/install/usbmode), then a
+// power-off, or a reboot when the installer enrolled Secure Boot keys.
 //
 // Outside an initrd (not process 1) it only prints what it is and exits 2.
 package main
@@ -20,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initos/boot"
+	"initos/bootconfig"
 )
 
 func main() {
@@ -33,8 +40,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("not process 1: this is the initrd's /init, which the kernel starts (see docs/boot.md)")
 	}
-	b := boot.New(boot.Options{Console: stdout, OnFailure: boot.ServeControl})
-	act, _ := b.Run(ctx) // a failure was logged by Run
+	in := &installer{console: stdout}
+	b := boot.New(boot.Options{Console: stdout, OnFailure: boot.ServeControl, Install: in.run})
+	act, err := b.Run(ctx) // a failure was logged by Run
+	if err == nil && b.Settings.Mode == bootconfig.ModeInstall {
+		act = in.action()
+	}
 	b.Log.Printf("%v now", act)
 	finish(act)
 	return nil

@@ -121,7 +121,7 @@ func TestUSBBuildCLI(t *testing.T) {
 	dir := t.TempDir()
 	fx := installtest.New(t, filepath.Join(dir, "fx"))
 	installer := filepath.Join(dir, "installer.efi")
-	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 initos.mode=install")
+	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 initos.mode=install initos.recovery="+fx.Root)
 	cfgPath := filepath.Join(fx.Dir, "install.json")
 	os.WriteFile(cfgPath, []byte(`{"disks":["auto"],"yes":true,"uki":"initos.efi","modules":"`+filepath.Base(fx.Modules)+`","image":"oci:image","secure_boot":{"keys":"keys"}}`), 0o644)
 	out := filepath.Join(dir, "usb.img")

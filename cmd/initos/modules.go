@@ -16,7 +16,7 @@ func init() {
 	register("modules", "the verity-protected modules/firmware image", runModules)
 	describe("modules pack", "--kernel-dir /lib/modules/V [--firmware DIR] [--json] -o OUT",
 		"Writes the modules image of kernel release V (the base name of --kernel-dir): a squashfs holding "+
-			"modules/V (the kernel's module directory with depmod's indexes) and firmware/ (--firmware), followed by "+
+			"lib/modules/V (the kernel's module directory with depmod's indexes) and lib/firmware/ (--firmware), the paths initos-init reads, followed by "+
 			"its dm-verity tree. OUT is a file, or a directory that receives "+modimage.FileName("V")+". "+
 			"Prints the root hash, hash offset and data size the UKI's initrd configuration records. "+
 			"Reproducible: owners are root, mtimes are clamped to $SOURCE_DATE_EPOCH when set, and the verity salt "+

@@ -36,7 +36,7 @@ func TestModulesPack(t *testing.T) {
 	if j.Image != want || j.Release != "6.1.0-cli" || j.Modules != 1 || j.HashOffset != j.DataSize || len(j.RootHash) != 64 {
 		t.Errorf("modules pack --json = %+v, want %s, release 6.1.0-cli, 1 module, hash offset = data size", j, want)
 	}
-	if got := mustRun(t, "sqfs", "cat", want, "modules/6.1.0-cli/kernel/a.ko"); got != "\x7fELF module a" {
+	if got := mustRun(t, "sqfs", "cat", want, "lib/modules/6.1.0-cli/kernel/a.ko"); got != "\x7fELF module a" {
 		t.Errorf("module in the image = %q", got)
 	}
 	text := mustRun(t, "modules", "pack", "--kernel-dir", kdir, "-o", want)

@@ -43,21 +43,7 @@ func TestSqfsBuildSIGINT(t *testing.T) {
 	cmd := exec.Command(bin, "sqfs", "build", "--level", "19", src, filepath.Join(out, "img.sqfs"))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait for the temporary output file: the build is under way.
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if ents, _ := os.ReadDir(out); len(ents) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no temporary output file appeared within a minute")
-		}
-	}
-	time.Sleep(200 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
+	signalWhenWriting(t, cmd, out, syscall.SIGINT)
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
@@ -69,4 +55,25 @@ func TestSqfsBuildSIGINT(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("interrupted build left %v in the output directory", ents)
 	}
+}
+
+// signalWhenWriting starts cmd, waits until a (temporary) file appears in
+// out, so that the work is under way, lets it run 200 ms more and sends
+// sig. The caller waits for cmd.
+func signalWhenWriting(t *testing.T, cmd *exec.Cmd, out string, sig os.Signal) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if ents, _ := os.ReadDir(out); len(ents) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no temporary output file appeared within a minute")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(sig)
 }

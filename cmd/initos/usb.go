@@ -15,7 +15,8 @@ func init() {
 			"(initos-init with initos.mode=install in its signed command line) as EFI/BOOT/BOOTX64.EFI, the install config as "+
 			"initos/install.json and every local file it names (UKI, modules image, keys, OCI layout or docker archive) under "+
 			"initos/payload with the config rewritten to name them; and partition 2 \"InitOS recovery\", the recovery root "+
-			"(a squashfs with its verity tree appended). The ESP is read back and checked. Same inputs and SOURCE_DATE_EPOCH "+
+			"(a squashfs with its verity tree appended), which must verify against initos.recovery=ROOTHASH on the installer UKI's "+
+			"command line (initos-init opens it through dm-verity with that hash). The ESP is read back and checked. Same inputs and SOURCE_DATE_EPOCH "+
 			"give the same bytes. Write the image to a USB stick with dd.")
 }
 

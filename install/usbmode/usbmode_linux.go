@@ -12,9 +12,11 @@
 // for initos-init; the installer itself (go-diskfs, image pulls, LUKS2,
 // mkfs.btrfs) lives in the recovery root.
 //
-// Left out: a recovery image elsewhere than partition 2 of the stick,
-// and the root shell without an install config (Shell gives one when the
-// recovery root has /bin/sh; the initrd decides whether to offer it).
+// Without an install config on the stick, Shell hands the console a root
+// shell in the recovery root (its /bin/sh); the initrd ends its signed
+// phase first, so that nothing run there can unseal a disk key.
+//
+// Left out: a recovery image elsewhere than partition 2 of the stick.
 package usbmode
 
 import (
@@ -43,7 +45,22 @@ const (
 	Installer  = "/usr/bin/initos"               // the installer
 	MapperName = "initos-recovery"               // dm-verity mapping of the recovery image
 	DefaultDir = "/run/initos/recovery"          // where the recovery root is mounted
+	// ExtraDir is where the running UKI's signed PCR policy (systemd-stub's
+	// /.extra) is seen inside the recovery root, for the installer's
+	// binding step (install.USBExtraDir).
+	ExtraDir = "/run/initos/extra"
+	// DefaultExtra is where systemd-stub leaves it in the initrd.
+	DefaultExtra = "/.extra"
+	// RootHashParam names the recovery image's verity root hash (hex) on
+	// the installer UKI's signed kernel command line.
+	RootHashParam = "initos.recovery"
 )
+
+// Modules are the kernel modules the installer needs that no device's
+// modalias names and the kernel's own requests would not find (the initrd
+// has no usermode modprobe): dm-crypt with the XTS mode, btrfs and the
+// crc32c it asks the crypto API for. The initrd loads them before Run.
+var Modules = []string{"dm-crypt", "xts", "ecb", "crc32c_generic", "btrfs"}
 
 const (
 	exitReboot = 4 // initos install: Secure Boot keys enrolled, run again
@@ -68,10 +85,15 @@ const (
 type Env struct {
 	Disk     string    // the stick: the disk holding the ESP we booted from (/dev/sdb)
 	ESP      string    // where that ESP is mounted
-	RootHash string    // the recovery image's verity root hash (hex), from the signed config
+	RootHash string    // the recovery image's verity root hash (hex), from the signed command line (RootHashParam)
 	Dir      string    // where to mount the recovery root (default DefaultDir)
 	Console  io.Writer // the installer's output (default os.Stdout)
 	Args     []string  // extra arguments for initos install
+	Stdin    io.Reader // the shell's input (Shell; default os.Stdin)
+	// Extra is the running UKI's systemd-stub directory (default
+	// DefaultExtra), bound read-only at ExtraDir in the recovery root when
+	// it exists: the installer binds the volumes with its signed PCR policy.
+	Extra string
 }
 
 // Run opens the recovery root and runs the install from the stick's
@@ -86,15 +108,7 @@ func Run(ctx context.Context, env Env) (Outcome, error) {
 	if err := Mount(env); err != nil {
 		return 0, err
 	}
-	cmd := exec.CommandContext(ctx, Installer, append([]string{"install", "--config", ConfigPath, "--progress=false"}, env.Args...)...)
-	cmd.SysProcAttr = &unix.SysProcAttr{Chroot: env.Dir}
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=linux"}
-	out := env.Console
-	if out == nil {
-		out = os.Stdout
-	}
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd := chrootCommand(ctx, env, Installer, append([]string{"install", "--config", ConfigPath, "--progress=false"}, env.Args...)...)
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -152,6 +166,31 @@ func mountInside(env Env) error {
 	}
 	if err := unix.Mount(env.ESP, usb, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("recovery root: bind the stick's ESP %s on %s: %w", env.ESP, usb, err)
+	}
+	return bindExtra(env)
+}
+
+// bindExtra makes systemd-stub's /.extra (the running UKI's signed PCR
+// policy) visible, read-only, at ExtraDir in the recovery root; without
+// one (not booted through systemd-stub) there is nothing to bind.
+func bindExtra(env Env) error {
+	src := env.Extra
+	if src == "" {
+		src = DefaultExtra
+	}
+	if _, err := os.Stat(src); err != nil {
+		return nil
+	}
+	dst := filepath.Join(env.Dir, ExtraDir)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return fmt.Errorf("recovery root: %w", err)
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("recovery root: bind %s on %s: %w", src, dst, err)
+	}
+	// A bind mount takes the source's flags; read-only needs a remount.
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("recovery root: make %s read-only: %w", dst, err)
 	}
 	return nil
 }

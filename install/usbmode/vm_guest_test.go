@@ -16,7 +16,10 @@ import (
 	"initos/luks2"
 )
 
-func TestGuestUSBInstall(t *testing.T) {
+// stick mounts the stick's ESP (once) as the initrd would, and returns
+// where, and the recovery image's root hash.
+func stick(t *testing.T) (string, []byte) {
+	t.Helper()
 	esp := "/run/usb"
 	os.MkdirAll(esp, 0o755)
 	for i := 0; i < 300; i++ { // the kernel scans the stick's partitions after the disk appears
@@ -25,17 +28,24 @@ func TestGuestUSBInstall(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := unix.Mount("/dev/vda1", esp, "vfat", unix.MS_RDONLY, ""); err != nil {
-		t.Fatalf("mount the stick's ESP: %v", err)
+	if !isMountpoint(esp) {
+		if err := unix.Mount("/dev/vda1", esp, "vfat", unix.MS_RDONLY, ""); err != nil {
+			t.Fatalf("mount the stick's ESP: %v", err)
+		}
 	}
 	root, err := os.ReadFile("/fx/recovery.roothash")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return esp, root
+}
+
+func TestGuestUSBInstall(t *testing.T) {
+	esp, root := stick(t)
 	var out bytes.Buffer
 	// The stick itself is never a target: its ESP is mounted and its
 	// recovery image mapped.
-	_, err = Run(context.Background(), Env{Disk: "/dev/vda", ESP: esp, RootHash: strings.TrimSpace(string(root)), Console: &out, Args: []string{"/dev/vda"}})
+	_, err := Run(context.Background(), Env{Disk: "/dev/vda", ESP: esp, RootHash: strings.TrimSpace(string(root)), Console: &out, Args: []string{"/dev/vda"}})
 	if err == nil || !strings.Contains(err.Error(), "status 3") || !strings.Contains(out.String(), "refusing disk /dev/vda") {
 		t.Errorf("install onto the stick: Run() = %v, want exit status 3 refusing /dev/vda; output:\n%s", err, out.String())
 	}
@@ -78,6 +88,21 @@ func TestGuestUSBInstall(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "was already installed") {
 		t.Errorf("rerun output:\n%s\nwant the install found complete", out.String())
+	}
+}
+
+// TestGuestUSBShell: Shell runs the recovery root's /bin/sh chrooted
+// there, with the stick's ESP inside, and returns its exit status.
+func TestGuestUSBShell(t *testing.T) {
+	esp, root := stick(t)
+	script := "[ -x " + Installer + " ] && echo IN-RECOVERY-ROOT\n[ -f " + ConfigPath + " ] && echo CONFIG-SEEN\nexit 7\n"
+	var out bytes.Buffer
+	status, err := Shell(context.Background(), Env{Disk: "/dev/vda", ESP: esp, RootHash: strings.TrimSpace(string(root)), Console: &out, Stdin: strings.NewReader(script)})
+	if err != nil || status != 7 {
+		t.Errorf("Shell() = %d, %v; want status 7", status, err)
+	}
+	if !strings.Contains(out.String(), "IN-RECOVERY-ROOT") || !strings.Contains(out.String(), "CONFIG-SEEN") {
+		t.Errorf("shell output:\n%s\nwant the recovery root's installer and the stick's config seen", out.String())
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 // disk. The guest mounts the stick's ESP as the initrd does, then Run
 // opens the recovery image through dm-verity and runs the recovery
 // root's `initos install` in it, which installs onto the blank disk
-// (with the TPM); the guest checks the result.
+// (with the TPM); the guest checks the result. Then Shell runs the
+// recovery root's shell on a script.
 func TestVM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("VM test: skipped with -short")
@@ -28,12 +29,12 @@ func TestVM(t *testing.T) {
 	}
 	dir := t.TempDir()
 	fx := installtest.New(t, filepath.Join(dir, "fx"))
+	rec, root := recoveryImage(t, dir)
 	installer := filepath.Join(dir, "installer.efi")
-	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 "+install.InstallModeArg)
+	fx.WriteUKICmdline(t, installer, fx.Owner.DB, "console=ttyS0 "+install.InstallModeArg+" "+RootHashParam+"="+root)
 	cfg := install.Config{Disks: []string{"virtio-target"}, Yes: true, Force: true, UKI: fx.UKI, Modules: fx.Modules,
 		Image: fx.Image, SecureBoot: install.SecureBootConfig{Keys: fx.Keys}, ESPSize: 40 << 20, MinRootSize: 200 << 20,
 		RecoveryKey: install.RecoveryKeyConfig{File: "/run/initos/recovery-key.txt"}}
-	rec, root := recoveryImage(t, dir)
 	usb := filepath.Join(dir, "usb.img")
 	if _, err := install.BuildUSB(usb, install.USBOptions{UKI: installer, Config: &cfg, Recovery: rec}); err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestVM(t *testing.T) {
 }
 
 // recoveryImage builds a minimal recovery root (the initos CLI, static;
-// mkfs.btrfs and its libraries; the mount points) as a squashfs with its
+// mkfs.btrfs and its libraries; busybox as /bin/sh; the mount points) as a squashfs with its
 // verity tree appended, and returns it and its root hash.
 func recoveryImage(t *testing.T, dir string) (string, string) {
 	t.Helper()
@@ -74,6 +75,12 @@ func recoveryImage(t *testing.T, dir string) (string, string) {
 		installtest.WriteFiles(t, root, map[string][]byte{guest[1:]: b})
 		os.Chmod(filepath.Join(root, guest[1:]), 0o755)
 	}
+	sh, err := os.ReadFile(testenv.Tool(t, "busybox")) // static (busybox-static): the recovery shell
+	if err != nil {
+		t.Fatal(err)
+	}
+	installtest.WriteFiles(t, root, map[string][]byte{"bin/sh": sh})
+	os.Chmod(filepath.Join(root, "bin/sh"), 0o755)
 	out := filepath.Join(dir, "recovery.sqfs")
 	hash := installtest.WriteModulesFrom(t, testenv.Tool(t, "mksquashfs"), out, root)
 	return out, hash

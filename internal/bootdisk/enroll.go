@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 
 	"initos/initramfs"
 	"initos/initrd"
@@ -75,4 +76,20 @@ func Enroll(ctx context.Context, m *vmtest.Machine, d *Disk, esp int, k vmtest.K
 		return res, fmt.Errorf("enrollment boot: %s", strings.TrimSpace(line))
 	}
 	return res, nil
+}
+
+// RootReport returns what the root's init (rootinit) reported on a boot's
+// console, logging when it ran and the initrd's log; it fails t when there
+// is no report and marks the init's own errors.
+func RootReport(t testing.TB, console []byte) *report.Report {
+	t.Helper()
+	r, err := report.Find(console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("root init ran %.2fs after the kernel started; initrd log:\n%s", r.Uptime, strings.Join(r.Kmsg, "\n"))
+	if len(r.Errors) > 0 {
+		t.Errorf("root init errors: %q", r.Errors)
+	}
+	return r
 }

@@ -95,6 +95,9 @@ func OCIImage(dir string, files map[string][]byte) error {
 // RootSpec says what a root filesystem holds.
 type RootSpec struct {
 	Files map[string][]byte // the OCI image's files (RootFiles)
+	// Image, when set, is the image to pull instead of one made of Files:
+	// an image.Resolve source (oci:DIR[:TAG]), e.g. images/debianhost.
+	Image string
 	// Conf returns initos.conf for the root at rel (relative to the top
 	// level); nil writes "root=REL"; "" writes no initos.conf.
 	Conf func(rel string) string
@@ -113,9 +116,13 @@ func BuildRoot(ctx context.Context, imgs []string, sizeMiB int64, spec RootSpec)
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	oci := filepath.Join(tmp, "oci")
-	if err := OCIImage(oci, spec.Files); err != nil {
-		return fmt.Errorf("OCI image: %w", err)
+	src := spec.Image
+	if src == "" {
+		oci := filepath.Join(tmp, "oci")
+		if err := OCIImage(oci, spec.Files); err != nil {
+			return fmt.Errorf("OCI image: %w", err)
+		}
+		src = "oci:" + oci
 	}
 	var devs []string
 	for _, img := range imgs {
@@ -144,7 +151,7 @@ func BuildRoot(ctx context.Context, imgs []string, sizeMiB int64, spec RootSpec)
 	if out, err := exec.Command("mount", "-t", "btrfs", devs[0], top).CombinedOutput(); err != nil {
 		return fmt.Errorf("mount: %w\n%s", err, out)
 	}
-	err = populate(ctx, top, oci, spec)
+	err = populate(ctx, top, src, spec)
 	if out, uerr := exec.Command("umount", top).CombinedOutput(); uerr != nil && err == nil {
 		err = fmt.Errorf("umount: %w\n%s", uerr, out)
 	}
@@ -155,14 +162,14 @@ func BuildRoot(ctx context.Context, imgs []string, sizeMiB int64, spec RootSpec)
 }
 
 // populate installs the image and the config in the mounted top level.
-func populate(ctx context.Context, top, oci string, spec RootSpec) error {
+func populate(ctx context.Context, top, src string, spec RootSpec) error {
 	store, err := image.Open(filepath.Join(top, StoreDir))
 	if err != nil {
 		return err
 	}
-	img, _, err := store.Pull(ctx, "oci:"+oci, v1.Platform{OS: "linux", Architecture: "amd64"})
+	img, _, err := store.Pull(ctx, src, v1.Platform{OS: "linux", Architecture: "amd64"})
 	if err != nil {
-		return fmt.Errorf("pull oci:%s: %w", oci, err)
+		return fmt.Errorf("pull %s: %w", src, err)
 	}
 	root, err := store.Root(img.Digest, "host")
 	if err != nil {

@@ -6,17 +6,16 @@ import (
 	"os"
 	"path/filepath"
 
-	"initos/authenticode"
 	"initos/bootconfig"
+	"initos/build"
 	"initos/initramfs"
 	"initos/initrd"
 	"initos/internal/vmtest"
 	"initos/pecoff"
-	"initos/uki"
 )
 
 // Stub is Debian's systemd-stub (package systemd-boot-efi).
-const Stub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+var Stub = build.StubFor("amd64")
 
 // VMModules are the early modules a q35 VM with virtio disks needs: the
 // default set's USB, SATA and NVMe drivers only cost boot time under TCG.
@@ -51,7 +50,8 @@ func Initrd(k vmtest.Kernel, cfg *bootconfig.Config, modules []string) ([]byte, 
 
 // UKI builds a UKI on Debian's systemd-stub with the kernel image, initrd
 // and command line, a signed PCR 11 policy by PCRKey (phase enter-initrd,
-// the default), and, when sb is set, a Secure Boot signature.
+// the default), and, when sb is set, a Secure Boot signature: build.UKI,
+// what `initos build` makes.
 func UKI(kernelImage string, initrd []byte, cmdline, release string, sb *SecureBootKey) ([]byte, error) {
 	stub, err := os.ReadFile(Stub)
 	if err != nil {
@@ -61,18 +61,16 @@ func UKI(kernelImage string, initrd []byte, cmdline, release string, sb *SecureB
 	if err != nil {
 		return nil, err
 	}
-	img, err := uki.Build(stub, pecoff.UKI{
-		OSRelease: []byte("ID=initos\nNAME=InitOS test\nVERSION_ID=test\n"),
-		Cmdline:   []byte(cmdline), Uname: []byte(release),
-		Linux: linux, Initrd: initrd,
-	}, &uki.PCRSigning{Key: PCRKey()})
-	if err != nil {
-		return nil, err
+	in := build.UKIInputs{
+		Stub: stub, Linux: linux, Initrd: initrd, Cmdline: cmdline, Release: release,
+		OSRelease: []byte("ID=initos\nNAME=InitOS test\nVERSION_ID=test\n"), PCRKey: PCRKey(),
 	}
 	if sb != nil {
-		if err := authenticode.Sign(img, sb.Key, sb.Cert, authenticode.SignOptions{}); err != nil {
-			return nil, err
-		}
+		in.SigningKey, in.SigningCert = sb.Key, sb.Cert
+	}
+	img, err := build.UKI(in)
+	if err != nil {
+		return nil, err
 	}
 	return img.Bytes(), nil
 }

@@ -37,9 +37,9 @@ func goTool() (string, error) {
 	return p, nil
 }
 
-// goBuild runs the go tool with args in dir (static, no cgo) and returns
-// the bytes of the file it writes with -o.
-func goBuild(dir string, args ...string) ([]byte, error) {
+// goBuild runs the go tool with args in dir (static, no cgo, linux/goarch)
+// and returns the bytes of the file it writes with -o.
+func goBuild(dir, goarch string, args ...string) ([]byte, error) {
 	gobin, err := goTool()
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func goBuild(dir string, args ...string) ([]byte, error) {
 	args = append(args[:1:1], append([]string{"-o", out, "-ldflags=-s -w"}, args[1:]...)...)
 	cmd := exec.Command(gobin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
@@ -62,19 +62,26 @@ func goBuild(dir string, args ...string) ([]byte, error) {
 	return os.ReadFile(out)
 }
 
-// runnerBinary returns the guest /init, built once per process.
-var runnerBinary = sync.OnceValues(func() ([]byte, error) {
-	return goBuild(".", "build", runnerPkg)
-})
+// runnerBinaries caches the guest /init by GOARCH.
+var runnerBinaries sync.Map // goarch -> func() ([]byte, error)
 
-// testBinaries caches the guest test binaries by package directory.
-var testBinaries sync.Map // absolute dir -> func() ([]byte, error)
+// runnerBinary returns the guest /init for goarch, built once per process.
+func runnerBinary(goarch string) ([]byte, error) {
+	f, _ := runnerBinaries.LoadOrStore(goarch, sync.OnceValues(func() ([]byte, error) {
+		return goBuild(".", goarch, "build", runnerPkg)
+	}))
+	return f.(func() ([]byte, error))()
+}
 
-// testBinary returns the guest test binary of the package in dir, built
-// once per process with the vmguest tag.
-func testBinary(dir string) ([]byte, error) {
-	f, _ := testBinaries.LoadOrStore(dir, sync.OnceValues(func() ([]byte, error) {
-		return goBuild(dir, "test", "-c", "-tags", GuestTag, ".")
+// testBinaries caches the guest test binaries by package directory and
+// GOARCH.
+var testBinaries sync.Map // absolute dir + "\x00" + goarch -> func() ([]byte, error)
+
+// testBinary returns the guest test binary of the package in dir for
+// goarch, built once per process with the vmguest tag.
+func testBinary(dir, goarch string) ([]byte, error) {
+	f, _ := testBinaries.LoadOrStore(dir+"\x00"+goarch, sync.OnceValues(func() ([]byte, error) {
+		return goBuild(dir, goarch, "test", "-c", "-tags", GuestTag, ".")
 	}))
 	return f.(func() ([]byte, error))()
 }

@@ -50,6 +50,10 @@ type Config struct {
 	// from 127.0.0.1 (see Net); its driver is loaded before the tests.
 	// nil: no network.
 	Net *Net
+	// Arch is the guest's architecture: ArchAMD64 ("", the default) or
+	// ArchARM64 (qemu-system-aarch64, virt machine, console ttyAMA0,
+	// Debian's arm64 kernel from ARM64Dir, firmware AAVMF()).
+	Arch string
 }
 
 // Disk is a disk image attached to the VM.
@@ -77,6 +81,10 @@ func (c Config) withDefaults() Config {
 	c.Timeout = scaleTimeout(c.Timeout)
 	return c
 }
+
+// ScaleTimeout is the timeout d as the harness applies it: multiplied by
+// INITOS_VMTEST_TIMEOUT_SCALE, for tests that time their own Machine boots.
+func ScaleTimeout(d time.Duration) time.Duration { return scaleTimeout(d) }
 
 // scaleTimeout multiplies d by INITOS_VMTEST_TIMEOUT_SCALE (for slow
 // machines), when that is a positive number.

@@ -5,8 +5,11 @@ package vmtest
 import (
 	"bytes"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Guest side of the harness's own tests: run only in the VM, selected by
@@ -127,4 +130,26 @@ func TestGuestSkipsWithoutReason(t *testing.T) {
 
 func TestGuestSkipsNotInVM(t *testing.T) {
 	t.Skip("not in VM: an accepted reason")
+}
+
+// TestGuestArch checks the guest runs the test binary's architecture
+// (arm64 under TestVMARM64) and that the harness's console is the
+// architecture's serial port.
+func TestGuestArch(t *testing.T) {
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"amd64": "console=ttyS0", "arm64": "console=ttyAMA0"}[runtime.GOARCH]
+	if !strings.Contains(string(cmdline), want) {
+		t.Errorf("/proc/cmdline = %q, want %s (GOARCH %s)", cmdline, want, runtime.GOARCH)
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	machine := unix.ByteSliceToString(u.Machine[:])
+	if wantM := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]; machine != wantM {
+		t.Errorf("uname -m = %s, want %s", machine, wantM)
+	}
 }

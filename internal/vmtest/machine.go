@@ -23,6 +23,7 @@ type MachineConfig struct {
 	Firmware *Firmware // UEFI firmware; nil boots with qemu's default BIOS
 	QEMU     string    // qemu-system-x86_64; default $INITOS_VMTEST_QEMU or $PATH
 	Net      *Net      // a NIC on qemu's user network; nil: none
+	Arch     string    // ArchAMD64 (default) or ArchARM64
 }
 
 // Machine is one virtual computer: a state directory holding its disks,
@@ -33,8 +34,9 @@ type Machine struct {
 	Dir string // state directory, owned by the Machine
 
 	cfg   MachineConfig
-	disks []Disk // the copies in Dir, attached in order
-	vars  string // the per-machine copy of Firmware.Vars, or ""
+	disks []Disk       // the copies in Dir, attached in order
+	vars  string       // the per-machine copy of Firmware.Vars, or ""
+	gone  map[int]bool // disks unplugged (Unplug)
 	mu    sync.Mutex
 	boots int
 }
@@ -84,6 +86,9 @@ func NewMachine(dir string, cfg MachineConfig) (*Machine, error) {
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = defaultMemoryMB
 	}
+	if err := checkArch(cfg.Arch); err != nil {
+		return nil, err
+	}
 	m := &Machine{Dir: dir, cfg: cfg}
 	for i, d := range cfg.Disks {
 		dst := filepath.Join(dir, fmt.Sprintf("disk%d.img", i))
@@ -109,6 +114,17 @@ func NewMachine(dir string, cfg MachineConfig) (*Machine, error) {
 // DiskPath returns the path of the Machine's copy of disk i, to inspect or
 // modify it between boots.
 func (m *Machine) DiskPath(i int) string { return m.disks[i].Path }
+
+// Unplug detaches disk i from the following boots (a USB stick pulled
+// out after the install); its copy stays at DiskPath(i).
+func (m *Machine) Unplug(i int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gone == nil {
+		m.gone = map[int]bool{}
+	}
+	m.gone[i] = true
+}
 
 // VarsPath returns the Machine's UEFI variable store ("" without firmware).
 func (m *Machine) VarsPath() string { return m.vars }
@@ -177,10 +193,7 @@ func (m *Machine) run(ctx context.Context, spec BootSpec, res *Result) error {
 func (m *Machine) qemuPath() (string, error) {
 	name := m.cfg.QEMU
 	if name == "" {
-		name = os.Getenv(envQEMU)
-	}
-	if name == "" {
-		name = "qemu-system-x86_64"
+		name = qemuName(m.cfg.Arch)
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {

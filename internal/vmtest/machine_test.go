@@ -53,6 +53,13 @@ func TestNewMachine(t *testing.T) {
 	if strings.Contains(args, "kvm") {
 		t.Errorf("qemuArgs() = %s, want no KVM", args)
 	}
+	// An unplugged disk (the USB stick after the install) is not attached
+	// any more; the others keep their ids.
+	m.Unplug(0)
+	args = strings.Join(m.qemuArgs(BootSpec{}, "/b", nil), " ")
+	if strings.Contains(args, m.DiskPath(0)) || strings.Contains(args, "id=disk0") || !strings.Contains(args, "file="+m.DiskPath(1)+",format=qcow2,readonly=on,if=none,id=disk1") {
+		t.Errorf("qemuArgs() after Unplug(0) = %s, want disk 1 alone", args)
+	}
 
 	// Booting from disk: no -kernel; no firmware, no TPM: none of their options.
 	m2, err := NewMachine(t.TempDir(), MachineConfig{MemoryMB: 256})

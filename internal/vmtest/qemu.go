@@ -45,6 +45,9 @@ func OVMFSecureBoot() *Firmware {
 // qemuArgs returns qemu's arguments (without argv[0]) for one boot. The
 // console (ttyS0) goes to stdout, the data channel (ttyS1) to dir/output.
 func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
+	if archOf(m.cfg.Arch) == ArchARM64 {
+		return m.arm64Args(spec, dir, tpm)
+	}
 	args := []string{
 		"-accel", "tcg", "-cpu", "max", // TCG only: KVM hangs on the CI machines
 		"-m", strconv.Itoa(m.cfg.MemoryMB),
@@ -63,6 +66,9 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
 	for i, d := range m.disks {
+		if m.gone[i] {
+			continue
+		}
 		args = append(args, diskArgs(i, d)...)
 	}
 	if spec.Kernel != "" {

@@ -51,11 +51,14 @@ func New(t testing.TB, cfg Config) *VM {
 	if InGuest() {
 		t.Skip("not in VM: vmtest.New boots VMs from the host")
 	}
-	testenv.Tool(t, "qemu-system-x86_64")
+	if err := checkArch(cfg.Arch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Tool(t, qemuName(cfg.Arch))
 	if cfg.TPM {
 		testenv.Tool(t, "swtpm")
 	}
-	k, err := FindKernel()
+	k, err := FindKernelArch(cfg.Arch)
 	if err != nil {
 		if testenv.InCI() {
 			t.Fatal(err)
@@ -69,6 +72,7 @@ func New(t testing.TB, cfg Config) *VM {
 	}
 	vm.Machine, err = NewMachine(filepath.Join(vm.dir, "machine"), MachineConfig{
 		MemoryMB: cfg.MemoryMB, Disks: cfg.Disks, TPM: cfg.TPM, Firmware: cfg.Firmware, Net: cfg.Net,
+		Arch: cfg.Arch,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +186,7 @@ func (vm *VM) context(t testing.TB) (context.Context, context.CancelFunc) {
 func (vm *VM) bootKernel(t testing.TB) string {
 	// With a TPM, SeaBIOS's TPM setup and the PVH loader clash: the guest
 	// finds corrupt ACPI tables (no ACPI, hence no TPM). Use the bzImage.
-	if vm.cfg.Firmware != nil || vm.cfg.TPM || os.Getenv(envNoPVH) == "1" {
+	if vm.cfg.Firmware != nil || vm.cfg.TPM || os.Getenv(envNoPVH) == "1" || archOf(vm.cfg.Arch) != ArchAMD64 {
 		return vm.kernel.Image
 	}
 	p, err := pvhKernel(vm.kernel.Image)
@@ -197,6 +201,9 @@ func (vm *VM) cmdline() string {
 	// no_timer_check: under a loaded host, TCG may deliver the timer IRQ
 	// late and the kernel panics "IO-APIC + timer doesn't work".
 	c := "console=ttyS0 panic=-1 no_timer_check"
+	if archOf(vm.cfg.Arch) == ArchARM64 {
+		c = "console=" + arm64Console + " panic=-1"
+	}
 	if os.Getenv(envVerbose) != "1" {
 		c += " quiet"
 	}
@@ -207,10 +214,10 @@ func (vm *VM) cmdline() string {
 func (vm *VM) writeInitrd(t testing.TB, dst, run string) error {
 	img := &guestImage{kernel: vm.kernel, pkgDir: vm.pkgDir, files: vm.cfg.Files}
 	var err error
-	if img.runner, err = runnerBinary(); err != nil {
+	if img.runner, err = runnerBinary(archOf(vm.cfg.Arch)); err != nil {
 		return err
 	}
-	if img.test, err = testBinary(vm.pkgDir); err != nil {
+	if img.test, err = testBinary(vm.pkgDir, archOf(vm.cfg.Arch)); err != nil {
 		return err
 	}
 	if img.load, img.ship, err = vm.modules(); err != nil {
@@ -230,6 +237,9 @@ func (vm *VM) modules() (load, ship []kmod.Module, err error) {
 	}
 	if vm.cfg.Net != nil {
 		names = append(NetModules[:len(NetModules):len(NetModules)], names...)
+	}
+	if archOf(vm.cfg.Arch) == ArchARM64 {
+		names = prependModules(arm64Modules(vm.cfg.TPM), names)
 	}
 	if load, err = resolveModules(vm.kernel, names); err != nil {
 		return nil, nil, err
@@ -267,6 +277,10 @@ func (vm *VM) plan(t testing.TB, run string) (plan.Plan, error) {
 	}
 	for i := range vm.cfg.Disks {
 		p.Devices = append(p.Devices, "/dev/vd"+string(rune('a'+i)))
+	}
+	if archOf(vm.cfg.Arch) == ArchARM64 {
+		p.Output = arm64Output
+		p.Devices = append(p.Devices, arm64Output)
 	}
 	return p, nil
 }
