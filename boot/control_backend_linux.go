@@ -17,6 +17,7 @@ import (
 	"initos/control"
 	"initos/efivar"
 	"initos/enroll"
+	"initos/luks2"
 	"initos/tpm2"
 )
 
@@ -176,8 +177,9 @@ func (c *controlBackend) expectedPCRs() map[int]string {
 
 // Reseal re-enrolls the TPM token of the volumes opened with a key from
 // the control plane, against the current PCR 7, with the policy of their
-// token (PCR 15 literal zero, the signed PCR 11 key). It needs their keys:
-// it works between unlock and the handover.
+// token (PCR 15 literal zero, the signed PCR 11 key), and renews their
+// binding (its key's policy holds PCR 7 too). It needs their keys and
+// PCR 15 still zero: it works between unlock and the retried unlock step.
 func (c *controlBackend) Reseal(ctx context.Context) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -190,21 +192,61 @@ func (c *controlBackend) Reseal(ctx context.Context) ([]string, error) {
 		if !v.manual || v.key == nil {
 			continue
 		}
-		f, err := os.OpenFile(v.Device, os.O_RDWR, 0)
-		if err != nil {
-			return done, err
-		}
-		e, err := enroll.Reseal(t.Transport(), f, v.Header, v.key, enroll.ResealOptions{})
-		f.Close()
+		line, err := c.resealVolume(t.Transport(), v)
 		if err != nil {
 			return done, fmt.Errorf("volume %s: %w", v.UUID, err)
 		}
-		done = append(done, fmt.Sprintf("volume %s: new TPM token %d on keyslot %d", v.UUID, e.Token, e.Keyslot))
+		done = append(done, line)
 	}
 	if len(done) == 0 {
 		return nil, errors.New("no volume opened by unlock whose key is still held: reseal right after unlock, before the boot continues")
 	}
 	return done, nil
+}
+
+// resealVolume re-enrolls v's TPM token and, when v had a binding token,
+// binds it again with the UKI's PCR key and signature.
+func (c *controlBackend) resealVolume(t transport.TPM, v *Volume) (string, error) {
+	bound := hasBinding(v.Header)
+	f, err := os.OpenFile(v.Device, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var e enroll.Enrollment
+	err = c.b.quietTPM(func() (err error) { e, err = enroll.Reseal(t, f, v.Header, v.key, enroll.ResealOptions{}); return err })
+	if err != nil {
+		return "", err
+	}
+	line := fmt.Sprintf("volume %s: new TPM token %d on keyslot %d", v.UUID, e.Token, e.Keyslot)
+	if !bound {
+		return line + " (no binding token to renew)", f.Sync()
+	}
+	sig, key := c.b.readPCRPolicy()
+	pub, err := tpm2.ParsePublicKeyPEM(key)
+	if err != nil {
+		return "", fmt.Errorf("%s; binding not renewed: the UKI's PCR public key: %w", line, err)
+	}
+	var id int
+	err = c.b.quietTPM(func() (err error) { id, err = enroll.Bind(t, f, v.Header, v.key, pub, sig); return err })
+	if err != nil {
+		return "", fmt.Errorf("%s; binding not renewed: %w", line, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s, binding token %d renewed", line, id), nil
+}
+
+// hasBinding reports whether the header carries an initos-binding token.
+func hasBinding(h *luks2.Header) bool {
+	_, toks := h.Tokens()
+	for _, t := range toks {
+		if t != nil && t.Type == enroll.BindingTokenType {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *controlBackend) Logs(ctx context.Context, w io.Writer, follow bool) error {

@@ -30,10 +30,10 @@ func sha256Sum(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
 // issue's proof list. Boot 1 enrolls the TPM tokens and bindings
 // (bootdisk.Enroll: a small init in a UKI signed like the real one);
 // then each subtest sets the disks and boots the production UKI from
-// ESP A.
+// ESP A. Then the control plane's proof (controlProof: three boots).
 func TestVMBoot(t *testing.T) {
 	if testing.Short() {
-		t.Skip("tier 3: eight OVMF boots under TCG")
+		t.Skip("tier 3: eleven OVMF boots under TCG")
 	}
 	testenv.RequireRoot(t)
 	for _, tool := range []string{"mksquashfs", "mkfs.vfat", "mmd", "mcopy", "mkfs.btrfs", "btrfs", "openssl"} {
@@ -72,6 +72,7 @@ func TestVMBoot(t *testing.T) {
 			c.check(t, res)
 		})
 	}
+	f.controlProof(t, vm)
 }
 
 // vmCase is one boot of the machine.

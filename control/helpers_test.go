@@ -28,6 +28,7 @@ type fakeBackend struct {
 	unlocks int
 	power   chan string
 	buildID string // replaces testStatus's build id when set
+	reseal  error  // Reseal's answer, when set
 }
 
 func newFakeBackend() *fakeBackend {
@@ -84,6 +85,9 @@ func (f *fakeBackend) PCRs(context.Context) (PCRReport, error) {
 
 func (f *fakeBackend) Reseal(context.Context) ([]string, error) {
 	f.record("reseal")
+	if f.reseal != nil {
+		return nil, f.reseal
+	}
 	return []string{"volume 3f2a: TPM token re-enrolled against PCR 7=bb22"}, nil
 }
 

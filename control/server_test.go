@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -30,7 +31,8 @@ func TestVerbs(t *testing.T) {
 		{cmd: "boot-slot --json A", stdout: []string{`"boot_next": "A"`}},
 		{cmd: "logs", stdout: []string{"Linux version"}},
 		{cmd: "logs --json", stdout: []string{`{"line":"[    0.000000] Linux version 6.1.0-test"}`}},
-		{cmd: "help", stdout: []string{"unlock [--json] < KEY", "boot-slot"}},
+		{cmd: "help", stdout: []string{"unlock [--reseal] [--json] < KEY", "boot-slot"}},
+		{cmd: "unlock --now", stdin: "x", code: ExitUsage, stderr: `unlock: unexpected argument "--now"`},
 		{cmd: "boot-slot C", code: ExitUsage, stderr: `boot-slot: want one slot, A or B, got ["C"]`},
 		{cmd: "boot-slot", code: ExitUsage, stderr: "want one slot"},
 		{cmd: "status extra", code: ExitUsage, stderr: `status: unexpected arguments ["extra"]`},
@@ -96,6 +98,56 @@ func TestUnlock(t *testing.T) {
 	}
 	if out, _, _ := run(t, addr, owner.signer, "status", ""); !strings.Contains(out, "wrong unlock keys: 1") {
 		t.Errorf("status after one wrong key = %q, want the count 1", out)
+	}
+}
+
+// TestUnlockReseal: unlock --reseal unlocks, then reseals, answers both,
+// and only then lets the boot continue; a key whose verbs= lacks reseal
+// may not ask for it (its key never reaches the backend).
+func TestUnlockReseal(t *testing.T) {
+	owner, limited := newTestKey(t), newTestKey(t)
+	b := newFakeBackend()
+	s, addr := startServer(t, Config{AuthorizedKeys: []string{owner.line, `verbs="unlock,status" ` + limited.line},
+		PerSource: Rate{Burst: 100, Every: time.Millisecond}}, b)
+	if _, errs, code := run(t, addr, limited.signer, "unlock --reseal", b.key); code != ExitDenied || !strings.Contains(errs, "unlock --reseal: reseal not allowed") {
+		t.Errorf("unlock --reseal (key without reseal) = exit %d %q, want %d, not allowed", code, errs, ExitDenied)
+	}
+	if got := b.Calls(); len(got) != 0 {
+		t.Errorf("backend calls after a denied unlock --reseal = %q, want none", got)
+	}
+	out, errs, code := run(t, addr, owner.signer, "unlock --reseal", b.key+"\n")
+	if code != 0 || !strings.Contains(out, "resealed: volume 3f2a") || !strings.Contains(out, "the boot continues") {
+		t.Errorf("unlock --reseal = exit %d %q %q, want 0, resealed and continuing", code, out, errs)
+	}
+	if got := strings.Join(b.Calls(), ","); got != "unlock,reseal" {
+		t.Errorf("backend calls = %q, want unlock,reseal", got)
+	}
+	select {
+	case <-s.Unlocked():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Unlocked() not closed after unlock --reseal")
+	}
+	out, _, code = run(t, addr, owner.signer, "unlock --reseal --json", b.key)
+	if code != 0 || !strings.Contains(out, `"resealed": [`) {
+		t.Errorf("unlock --reseal --json = exit %d %q, want the resealed list", code, out)
+	}
+}
+
+// TestUnlockResealFails: the volumes are open, so the boot continues
+// even when the reseal fails; the answer says both (exit 1).
+func TestUnlockResealFails(t *testing.T) {
+	owner := newTestKey(t)
+	b := newFakeBackend()
+	b.reseal = errors.New("TPM says no")
+	s, addr := startServer(t, Config{AuthorizedKeys: []string{owner.line}}, b)
+	_, errs, code := run(t, addr, owner.signer, "unlock --reseal", b.key)
+	if code != ExitFailed || !strings.Contains(errs, "unlock: volumes open, the boot continues; reseal failed: TPM says no") {
+		t.Errorf("unlock --reseal (reseal failing) = exit %d %q, want %d and both outcomes", code, errs, ExitFailed)
+	}
+	select {
+	case <-s.Unlocked():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Unlocked() not closed: the boot must continue with the volumes open")
 	}
 }
 

@@ -84,10 +84,7 @@ func (s *Server) exec(ctx context.Context, sc *ssh.ServerConn, ch ssh.Channel, c
 	code := r.run(command)
 	s.cfg.Logf("control: %s: %s: %q: exit %d", sc.RemoteAddr(), who, command, code)
 	sendExitStatus(ch, code)
-	if code != ExitOK {
-		return nil
-	}
-	return r.after
+	return r.after // set once the verb's action is due, whatever the answer's fate
 }
 
 func sendExitStatus(ch ssh.Channel, code int) {
@@ -105,5 +102,5 @@ type request struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	after  func() // run after the answer was sent, on success
+	after  func() // run after the answer was sent; set only when the action is due (unlocked, power)
 }

@@ -15,9 +15,13 @@ const maxKey = 4096
 
 // unlock reads a key from stdin and hands it to the backend. Wrong keys
 // are counted and rate-limited (Config.Unlock); a rate-limited attempt
-// never reaches the backend; a right key is never counted.
+// never reaches the backend; a right key is never counted. With
+// --reseal the backend then re-enrolls the TPM tokens before the boot
+// continues (the server stops once the answer is sent, so a later
+// reseal verb would come too late).
 func (r *request) unlock() error {
-	if err := r.noArgs(); err != nil {
+	reseal, err := r.unlockArgs()
+	if err != nil {
 		return err
 	}
 	key, err := readInput(r.ctx, r.stdin, maxKey, inputTimeout)
@@ -46,13 +50,44 @@ func (r *request) unlock() error {
 		return fmt.Errorf("unlock: %w", err)
 	}
 	r.after = r.s.markUnlocked
-	if r.json {
+	var resealed []string
+	var rerr error
+	if reseal {
+		if resealed, rerr = r.s.backend.Reseal(r.ctx); rerr != nil {
+			rerr = fmt.Errorf("unlock: volumes open, the boot continues; reseal failed: %w", rerr)
+		}
+	}
+	if r.json { // one document: the answer, or the error (run writes it)
+		if rerr != nil {
+			return rerr
+		}
 		return r.writeJSON(struct {
-			Unlocked bool `json:"unlocked"`
-		}{true})
+			Unlocked bool     `json:"unlocked"`
+			Resealed []string `json:"resealed,omitempty"`
+		}{true, resealed})
+	}
+	for _, l := range resealed {
+		fmt.Fprintf(r.stdout, "resealed: %s\n", l)
+	}
+	if rerr != nil {
+		return rerr
 	}
 	fmt.Fprintln(r.stdout, "unlock: volumes open; the boot continues")
 	return nil
+}
+
+// unlockArgs parses unlock's one optional argument, --reseal.
+func (r *request) unlockArgs() (reseal bool, err error) {
+	for _, a := range r.args {
+		if a != "--reseal" && a != "-reseal" {
+			return false, usagef("unlock: unexpected argument %q (usage: unlock %s)", a, verbTable["unlock"].usage)
+		}
+		reseal = true
+	}
+	if reseal && !allowed(r.perms, "reseal") {
+		return false, &codeError{ExitDenied, fmt.Errorf("unlock --reseal: reseal not allowed for %s", identity(r.perms))}
+	}
+	return reseal, nil
 }
 
 // trimNewline drops one trailing "\n" or "\r\n" (echo KEY | ssh ...).

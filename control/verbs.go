@@ -27,7 +27,7 @@ func init() {
 	verbTable = map[string]verb{
 		"help":      {"", "list the verbs", false, (*request).help},
 		"status":    {"[--json]", "boot stage, failure (with PCRs), disks, volumes, slot", false, (*request).status},
-		"unlock":    {"[--json] < KEY", "open the volumes with a passphrase or recovery key read from stdin; the boot continues", false, (*request).unlock},
+		"unlock":    {"[--reseal] [--json] < KEY", "open the volumes with a passphrase or recovery key read from stdin (--reseal: then re-enroll their TPM tokens against the current PCRs); the boot continues", false, (*request).unlock},
 		"logs":      {"[-f] [--json]", "the kernel log ring; -f follows it", false, (*request).logs},
 		"pcrs":      {"[--json]", "live PCRs beside the policy's, and the TPM event log", false, (*request).pcrs},
 		"reseal":    {"[--json]", "re-enroll the TPM token against the current PCR 7 (after a recovery-key unlock)", false, (*request).reseal},
