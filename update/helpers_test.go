@@ -1,0 +1,280 @@
+package update
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"initos/authenticode"
+	"initos/efivar"
+	"initos/initramfs"
+	"initos/pecoff"
+	"initos/tpm2"
+	"initos/tpm2/swtpmtest"
+	"initos/verity"
+)
+
+const (
+	testStub   = "../pecoff/testdata/linuxx64.efi.stub"
+	testKernel = "6.1.0-test-amd64"
+)
+
+// signer is a Secure Boot db key for tests.
+type signer struct {
+	key  crypto.Signer
+	cert *x509.Certificate
+}
+
+func loadSigner(t testing.TB, name string) signer {
+	t.Helper()
+	k, err := os.ReadFile("../authenticode/testdata/" + name + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.ReadFile("../authenticode/testdata/" + name + ".crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := authenticode.ParsePrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := authenticode.ParseCertificates(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer{key, certs[0]}
+}
+
+// build is one test build: a signed UKI whose initrd config names a
+// modules image, and that image.
+type build struct {
+	Version uint64
+	ID      string
+	UKI     []byte
+	Modules []byte // squashfs stand-in with its verity tree appended
+	Config  Config
+}
+
+// newBuild makes a build signed by s with security version v.
+func newBuild(t testing.TB, s signer, v uint64, id string) *build {
+	t.Helper()
+	mods, m := modulesImage(t, 64<<10, id)
+	b := &build{Version: v, ID: id, Modules: mods,
+		Config: Config{Mode: "boot", SecurityVersion: v, BuildID: id, Kernel: testKernel, ModulesImage: m}}
+	b.UKI = makeUKI(t, s, b.Config)
+	return b
+}
+
+// makeUKI builds and signs a UKI holding cfg as its initrd config.
+func makeUKI(t testing.TB, s signer, cfg any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a initramfs.Archive
+	if cfg != nil {
+		a.AddDir("etc", 0o755)
+		a.AddDir("etc/initos", 0o755)
+		a.AddFile("etc/initos/initrd.json", 0o644, raw)
+	}
+	a.AddFile("init", 0o755, []byte("#!init"))
+	var rd bytes.Buffer
+	if err := a.WriteTo(&rd, initramfs.Zstd); err != nil {
+		t.Fatal(err)
+	}
+	stub, err := os.ReadFile(testStub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := pecoff.BuildUKI(stub, pecoff.UKI{Linux: []byte("kernel " + string(raw)), Initrd: rd.Bytes(),
+		Uname: []byte(testKernel), Cmdline: []byte("console=ttyS0 panic=10")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.key != nil {
+		if err := authenticode.Sign(img, s.key, s.cert, authenticode.SignOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return img.Bytes()
+}
+
+// modulesImage returns data of size bytes (derived from seed) with a
+// verity tree appended, and its description.
+func modulesImage(t testing.TB, size int64, seed string) ([]byte, ModulesImage) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "mods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := make([]byte, size)
+	for i := 0; i < len(data); i += 32 {
+		h := sha256.Sum256([]byte(seed + string(rune(i))))
+		copy(data[i:], h[:])
+	}
+	f.Write(data)
+	salt := sha256.Sum256([]byte("salt" + seed))
+	r, err := verity.Format(f, size, f, size, verity.Params{Salt: salt[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, ModulesImage{File: "initos/modules-" + testKernel + ".sqfs", RootHash: r.RootHashHex(),
+		Salt: hex.EncodeToString(salt[:]), DataSize: size, HashOffset: size}
+}
+
+// dir writes the build into a directory source.
+func (b *build) dir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "initos.efi"), b.UKI, 0o644)
+	os.WriteFile(filepath.Join(d, filepath.Base(b.Config.ModulesImage.File)), b.Modules, 0o644)
+	return d
+}
+
+// fakeHost is a System on directories: efivarfs, two ESPs.
+type fakeHost struct {
+	*System
+	vars  *efivar.Dir
+	esp   map[string]string // slot -> dir
+	tpm   transport.TPM
+	clock time.Time
+}
+
+var (
+	partA = "6f3c2d1e-0000-4000-8000-00000000000a"
+	partB = "6f3c2d1e-0000-4000-8000-00000000000b"
+)
+
+// newHost makes a host booted from slot active, whose db trusts s, with
+// boot entries Boot0000 (A) and Boot0001 (B), BootOrder A then B, and a
+// swtpm when withTPM.
+func newHost(t testing.TB, s signer, active string, withTPM bool) *fakeHost {
+	t.Helper()
+	h := &fakeHost{vars: &efivar.Dir{Path: t.TempDir()}, esp: map[string]string{"a": t.TempDir(), "b": t.TempDir()},
+		clock: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	h.System = &System{Vars: h.vars, Mounter: DirMounter{partA: h.esp["a"], partB: h.esp["b"]}, Now: func() time.Time { return h.clock }}
+	h.ESPs = []ESP{
+		{Slot: "a", Disk: "/dev/vda", Device: "/dev/vda1", Number: 1, PartUUID: partA, Start: 2048, Size: 1024000},
+		{Slot: "b", Disk: "/dev/vda", Device: "/dev/vda2", Number: 2, PartUUID: partB, Start: 1026048, Size: 1024000},
+	}
+	db, err := efivar.AppendSignatureLists(nil, efivar.X509List(efivar.MustParseGUID("11111111-2222-4333-8444-555555555555"), s.cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.vars.Set("db", efivar.ImageSecurityDB, efivar.AuthAttributes, db))
+	must(t, h.vars.Set("SecureBoot", efivar.GlobalVariable, efivar.BootAttributes, []byte{1}))
+	for _, e := range h.ESPs {
+		if _, err := h.addEntry(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, efivar.SetBootOrder(h.vars, []uint16{0, 1}))
+	h.boot(t, active)
+	if withTPM {
+		d, err := tpm2.ParseDevice(swtpmtest.Start(t).Device())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tpm, err := tpm2.Open(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tpm.Close() })
+		h.tpm = tpm
+		h.OpenTPM = func() (transport.TPMCloser, error) { return nopCloser{tpm}, nil }
+	}
+	return h
+}
+
+type nopCloser struct{ transport.TPM }
+
+func (nopCloser) Close() error { return nil }
+
+// boot sets LoaderDevicePartUUID as systemd-stub does for slot, and
+// consumes BootNext as the firmware does.
+func (h *fakeHost) boot(t testing.TB, slot string) {
+	t.Helper()
+	u := strings.ToUpper(map[string]string{"a": partA, "b": partB}[slot])
+	var b []byte
+	for _, c := range utf16.Encode([]rune(u + "\x00")) {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	must(t, h.vars.Set("LoaderDevicePartUUID", loaderVendor, efivar.BootserviceAccess|efivar.RuntimeAccess, b))
+	h.vars.Delete("BootNext", efivar.GlobalVariable)
+}
+
+// install puts a build on a slot's ESP, as the installer does.
+func (h *fakeHost) install(t testing.TB, slot string, b *build) {
+	t.Helper()
+	d := h.esp[slot]
+	for _, p := range []string{UKIPath, FallbackPath} {
+		writeTestFile(t, joinESP(d, p), b.UKI)
+	}
+	writeTestFile(t, joinESP(d, b.Config.ModulesImage.File), b.Modules)
+}
+
+func writeTestFile(t testing.TB, p string, data []byte) {
+	t.Helper()
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	must(t, os.WriteFile(p, data, 0o644))
+}
+
+// tree returns path -> SHA-256 of every file under dir.
+func tree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			sum := sha256.Sum256(b)
+			rel, _ := filepath.Rel(dir, p)
+			out[rel] = hex.EncodeToString(sum[:8])
+		}
+		return nil
+	})
+	return out
+}
+
+func keys(m map[string]string) []string {
+	var k []string
+	for x := range m {
+		k = append(k, x)
+	}
+	sort.Strings(k)
+	return k
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
