@@ -117,7 +117,7 @@ func TestStageRefused(t *testing.T) {
 			d := t.TempDir()
 			os.WriteFile(d+"/initos.efi", []byte("MZ but not really"), 0o644)
 			return d
-		}, nil, "UKI: malformed PE image"},
+		}, nil, "UKI: parse PE: malformed PE image"},
 		{"on trial", func(t *testing.T, h *fakeHost) string {
 			trial.Write(h.vars, &trial.Record{Slot: "a", State: trial.Trying})
 			return good.dir(t)
