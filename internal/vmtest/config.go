@@ -46,6 +46,10 @@ type Config struct {
 	Firmware *Firmware
 	// Cmdline is appended to the harness's kernel command line.
 	Cmdline string
+	// Net attaches a NIC on qemu's user network, with host ports forwarded
+	// from 127.0.0.1 (see Net); its driver is loaded before the tests.
+	// nil: no network.
+	Net *Net
 }
 
 // Disk is a disk image attached to the VM.

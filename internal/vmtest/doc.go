@@ -74,6 +74,10 @@
 // issues (install, reboot, unlock) need; what is needed here is ~1000
 // lines.
 //
-// Left out: networking, KVM (hangs on the CI machines), other
+// Networking: Config.Net attaches a virtio NIC on qemu's user network
+// (DHCP 10.0.2.15, restrict=on) with TCP ports forwarded from 127.0.0.1
+// (FreePort picks one), its driver loaded before the tests.
+//
+// Left out: KVM (hangs on the CI machines), other
 // architectures, and 9p/virtiofs sharing (everything is in the initramfs).
 package vmtest

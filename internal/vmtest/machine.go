@@ -22,6 +22,7 @@ type MachineConfig struct {
 	TPM      bool      // a swtpm TPM 2.0 per boot, its state kept in Dir/tpm
 	Firmware *Firmware // UEFI firmware; nil boots with qemu's default BIOS
 	QEMU     string    // qemu-system-x86_64; default $INITOS_VMTEST_QEMU or $PATH
+	Net      *Net      // a NIC on qemu's user network; nil: none
 }
 
 // Machine is one virtual computer: a state directory holding its disks,

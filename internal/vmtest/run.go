@@ -68,7 +68,7 @@ func New(t *testing.T, cfg Config) *VM {
 		t.Fatal(err)
 	}
 	vm.Machine, err = NewMachine(filepath.Join(vm.dir, "machine"), MachineConfig{
-		MemoryMB: cfg.MemoryMB, Disks: cfg.Disks, TPM: cfg.TPM, Firmware: cfg.Firmware,
+		MemoryMB: cfg.MemoryMB, Disks: cfg.Disks, TPM: cfg.TPM, Firmware: cfg.Firmware, Net: cfg.Net,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,6 +204,9 @@ func (vm *VM) modules() (load, ship []kmod.Module, err error) {
 	names := vm.cfg.Modules
 	if len(vm.cfg.Disks) > 0 {
 		names = append(diskModules[:len(diskModules):len(diskModules)], names...)
+	}
+	if vm.cfg.Net != nil {
+		names = append(NetModules[:len(NetModules):len(NetModules)], names...)
 	}
 	if load, err = resolveModules(vm.kernel, names); err != nil {
 		return nil, nil, err
