@@ -172,13 +172,26 @@ var (
 // swtpm when withTPM.
 func newHost(t testing.TB, s signer, active string, withTPM bool) *fakeHost {
 	t.Helper()
-	h := &fakeHost{vars: &efivar.Dir{Path: t.TempDir()}, esp: map[string]string{"a": t.TempDir(), "b": t.TempDir()},
-		clock: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	h.System = &System{Vars: h.vars, Mounter: DirMounter{partA: h.esp["a"], partB: h.esp["b"]}, Now: func() time.Time { return h.clock }}
-	h.ESPs = []ESP{
+	esp := map[string]string{"a": t.TempDir(), "b": t.TempDir()}
+	esps := []ESP{
 		{Slot: "a", Disk: "/dev/vda", Device: "/dev/vda1", Number: 1, PartUUID: partA, Start: 2048, Size: 1024000},
 		{Slot: "b", Disk: "/dev/vda", Device: "/dev/vda2", Number: 2, PartUUID: partB, Start: 1026048, Size: 1024000},
 	}
+	h := newHostOn(t, s, active, esps, DirMounter{partA: esp["a"], partB: esp["b"]})
+	h.esp = esp
+	if withTPM {
+		h.startTPM(t)
+	}
+	return h
+}
+
+// newHostOn makes a host on the given ESPs: efivarfs in a directory with
+// a db trusting s, boot entries Boot0000 (A) and Boot0001 (B), BootOrder
+// A then B, booted from slot active.
+func newHostOn(t testing.TB, s signer, active string, esps []ESP, m Mounter) *fakeHost {
+	t.Helper()
+	h := &fakeHost{vars: &efivar.Dir{Path: t.TempDir()}, clock: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	h.System = &System{Vars: h.vars, ESPs: esps, Mounter: m, Now: func() time.Time { return h.clock }}
 	db, err := efivar.AppendSignatureLists(nil, efivar.X509List(efivar.MustParseGUID("11111111-2222-4333-8444-555555555555"), s.cert))
 	if err != nil {
 		t.Fatal(err)
@@ -192,20 +205,23 @@ func newHost(t testing.TB, s signer, active string, withTPM bool) *fakeHost {
 	}
 	must(t, efivar.SetBootOrder(h.vars, []uint16{0, 1}))
 	h.boot(t, active)
-	if withTPM {
-		d, err := tpm2.ParseDevice(swtpmtest.Start(t).Device())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tpm, err := tpm2.Open(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tpm.Close() })
-		h.tpm = tpm
-		h.OpenTPM = func() (transport.TPMCloser, error) { return nopCloser{tpm}, nil }
-	}
 	return h
+}
+
+// startTPM gives the host a swtpm.
+func (h *fakeHost) startTPM(t testing.TB) {
+	t.Helper()
+	d, err := tpm2.ParseDevice(swtpmtest.Start(t).Device())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpm, err := tpm2.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tpm.Close() })
+	h.tpm = tpm
+	h.OpenTPM = func() (transport.TPMCloser, error) { return nopCloser{tpm}, nil }
 }
 
 type nopCloser struct{ transport.TPM }
@@ -216,7 +232,7 @@ func (nopCloser) Close() error { return nil }
 // consumes BootNext as the firmware does.
 func (h *fakeHost) boot(t testing.TB, slot string) {
 	t.Helper()
-	u := strings.ToUpper(map[string]string{"a": partA, "b": partB}[slot])
+	u := strings.ToUpper(h.SlotESPs(slot)[0].PartUUID)
 	var b []byte
 	for _, c := range utf16.Encode([]rune(u + "\x00")) {
 		b = binary.LittleEndian.AppendUint16(b, c)
