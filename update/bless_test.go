@@ -20,7 +20,7 @@ func upgraded(t *testing.T) (*fakeHost, *build) {
 	h := newHost(t, db, "a", true)
 	old, next := newBuild(t, db, 1, "v1"), newBuild(t, db, 2, "v2")
 	h.install(t, "a", old)
-	if _, err := stageFrom(t, h, next.dir(t), StageOptions{}); err != nil {
+	if _, err := stageFrom(t, h, next.Dir(t), StageOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h.boot(t, "b")
@@ -128,7 +128,7 @@ func TestTrialFailsOver(t *testing.T) {
 		}
 	}
 	// Upgrading again is allowed from slot a.
-	if _, err := stageFrom(t, h, newBuild(t, loadSigner(t, "db"), 2, "v3").dir(t), StageOptions{}); err != nil {
+	if _, err := stageFrom(t, h, newBuild(t, loadSigner(t, "db"), 2, "v3").Dir(t), StageOptions{}); err != nil {
 		t.Errorf("Stage after a failed trial: %v", err)
 	}
 }
@@ -163,7 +163,7 @@ func TestRollbackToFailedBuild(t *testing.T) {
 	h.boot(t, "a")
 	trial.Begin(h.vars, trial.Boot{Slot: "a"})
 	_, err := Rollback(context.Background(), h.System, false)
-	if err == nil || !strings.Contains(err.Error(), `holds build "v2" of a failed upgrade`) {
+	if err == nil || !strings.Contains(err.Error(), `slot b holds build "v2" of a failed upgrade`) {
 		t.Errorf("Rollback to the failed build = %v, want a refusal", err)
 	}
 	if _, err := Rollback(context.Background(), h.System, true); err != nil {

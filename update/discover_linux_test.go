@@ -1,7 +1,6 @@
 package update
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"initos/internal/testenv"
-	"initos/loop"
 )
 
 // gptDisk writes a sparse disk image with the InitOS layout: ESP A, ESP B,
@@ -75,45 +73,5 @@ func TestFindESPs(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("sgdisk -i 2 does not say %q:\n%s", want, out)
 		}
-	}
-}
-
-// TestKernelMounter mounts a real FAT filesystem on a loop device (tier
-// 1): writable, then read-only, and reuses an existing mount.
-func TestKernelMounter(t *testing.T) {
-	testenv.RequireRoot(t)
-	mkfs := testenv.Tool(t, "mkfs.vfat")
-	img := filepath.Join(t.TempDir(), "esp.img")
-	testenv.Run(t, mkfs, "-F", "32", "-C", img, "65536")
-	lo, err := loop.Attach(img, loop.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lo.Close()
-	m := &KernelMounter{Dir: t.TempDir()}
-	esp := ESP{Slot: "b", Device: lo.Path, PartUUID: partB}
-	dir, release, err := m.Mount(esp, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFile(context.Background(), dir, UKIPath, strings.NewReader("uki"), nil); err != nil {
-		t.Fatal(err)
-	}
-	if d2, r2, err := m.Mount(esp, false); err != nil || d2 != dir {
-		t.Errorf("Mount while mounted = %s, %v, want the existing %s", d2, err, dir)
-	} else {
-		r2()
-	}
-	must(t, release())
-	dir, release, err = m.Mount(esp, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	if b, err := readBack(dir, UKIPath, 10); string(b) != "uki" {
-		t.Errorf("read back %q, %v, want uki", b, err)
-	}
-	if _, _, err := m.Mount(esp, true); err == nil || !strings.Contains(err.Error(), "read-only") {
-		t.Errorf("Mount writable over a read-only mount = %v, want a refusal", err)
 	}
 }

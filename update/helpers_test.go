@@ -1,14 +1,10 @@
 package update
 
 import (
-	"bytes"
-	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,138 +16,26 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport"
 
-	"initos/authenticode"
 	"initos/efivar"
-	"initos/initramfs"
-	"initos/pecoff"
+	"initos/internal/updatetest"
 	"initos/tpm2"
 	"initos/tpm2/swtpmtest"
-	"initos/verity"
 )
 
-const (
-	testStub   = "../pecoff/testdata/linuxx64.efi.stub"
-	testKernel = "6.1.0-test-amd64"
+const testKernel = updatetest.Kernel
+
+type (
+	signer = updatetest.Signer
+	build  = updatetest.Build
 )
 
-// signer is a Secure Boot db key for tests.
-type signer struct {
-	key  crypto.Signer
-	cert *x509.Certificate
-}
+func loadSigner(t testing.TB, name string) signer { return updatetest.LoadSigner(t, name) }
 
-func loadSigner(t testing.TB, name string) signer {
-	t.Helper()
-	k, err := os.ReadFile("../authenticode/testdata/" + name + ".key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := os.ReadFile("../authenticode/testdata/" + name + ".crt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := authenticode.ParsePrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := authenticode.ParseCertificates(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer{key, certs[0]}
-}
-
-// build is one test build: a signed UKI whose initrd config names a
-// modules image, and that image.
-type build struct {
-	Version uint64
-	ID      string
-	UKI     []byte
-	Modules []byte // squashfs stand-in with its verity tree appended
-	Config  Config
-}
-
-// newBuild makes a build signed by s with security version v.
 func newBuild(t testing.TB, s signer, v uint64, id string) *build {
-	t.Helper()
-	mods, m := modulesImage(t, 64<<10, id)
-	b := &build{Version: v, ID: id, Modules: mods,
-		Config: Config{Mode: "boot", SecurityVersion: v, BuildID: id, Kernel: testKernel, ModulesImage: m}}
-	b.UKI = makeUKI(t, s, b.Config)
-	return b
+	return updatetest.NewBuild(t, s, v, id, 0)
 }
 
-// makeUKI builds and signs a UKI holding cfg as its initrd config.
-func makeUKI(t testing.TB, s signer, cfg any) []byte {
-	t.Helper()
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a initramfs.Archive
-	if cfg != nil {
-		a.AddDir("etc", 0o755)
-		a.AddDir("etc/initos", 0o755)
-		a.AddFile("etc/initos/initrd.json", 0o644, raw)
-	}
-	a.AddFile("init", 0o755, []byte("#!init"))
-	var rd bytes.Buffer
-	if err := a.WriteTo(&rd, initramfs.Zstd); err != nil {
-		t.Fatal(err)
-	}
-	stub, err := os.ReadFile(testStub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := pecoff.BuildUKI(stub, pecoff.UKI{Linux: []byte("kernel " + string(raw)), Initrd: rd.Bytes(),
-		Uname: []byte(testKernel), Cmdline: []byte("console=ttyS0 panic=10")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.key != nil {
-		if err := authenticode.Sign(img, s.key, s.cert, authenticode.SignOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return img.Bytes()
-}
-
-// modulesImage returns data of size bytes (derived from seed) with a
-// verity tree appended, and its description.
-func modulesImage(t testing.TB, size int64, seed string) ([]byte, ModulesImage) {
-	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "mods")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	data := make([]byte, size)
-	for i := 0; i < len(data); i += 32 {
-		h := sha256.Sum256([]byte(seed + string(rune(i))))
-		copy(data[i:], h[:])
-	}
-	f.Write(data)
-	salt := sha256.Sum256([]byte("salt" + seed))
-	r, err := verity.Format(f, size, f, size, verity.Params{Salt: salt[:]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, ModulesImage{File: "initos/modules-" + testKernel + ".sqfs", RootHash: r.RootHashHex(),
-		Salt: hex.EncodeToString(salt[:]), DataSize: size, HashOffset: size}
-}
-
-// dir writes the build into a directory source.
-func (b *build) dir(t testing.TB) string {
-	t.Helper()
-	d := t.TempDir()
-	os.WriteFile(filepath.Join(d, "initos.efi"), b.UKI, 0o644)
-	os.WriteFile(filepath.Join(d, filepath.Base(b.Config.ModulesImage.File)), b.Modules, 0o644)
-	return d
-}
+func makeUKI(t testing.TB, s signer, cfg any) []byte { return updatetest.MakeUKI(t, s, cfg) }
 
 // fakeHost is a System on directories: efivarfs, two ESPs.
 type fakeHost struct {
@@ -192,7 +76,7 @@ func newHostOn(t testing.TB, s signer, active string, esps []ESP, m Mounter) *fa
 	t.Helper()
 	h := &fakeHost{vars: &efivar.Dir{Path: t.TempDir()}, clock: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	h.System = &System{Vars: h.vars, ESPs: esps, Mounter: m, Now: func() time.Time { return h.clock }}
-	db, err := efivar.AppendSignatureLists(nil, efivar.X509List(efivar.MustParseGUID("11111111-2222-4333-8444-555555555555"), s.cert))
+	db, err := efivar.AppendSignatureLists(nil, efivar.X509List(efivar.MustParseGUID("11111111-2222-4333-8444-555555555555"), s.Cert))
 	if err != nil {
 		t.Fatal(err)
 	}

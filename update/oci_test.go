@@ -19,6 +19,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"initos/internal/updatetest"
 )
 
 // testRegistry starts go-containerregistry's in-process registry on
@@ -33,7 +35,7 @@ func testRegistry(t *testing.T) string {
 // publish writes b's files and publishes them to ref.
 func publish(t *testing.T, b *build, ref string) *PublishInfo {
 	t.Helper()
-	d := b.dir(t)
+	d := b.Dir(t)
 	info, err := Publish(context.Background(), ref, PublishOptions{UKI: filepath.Join(d, "initos.efi"),
 		Modules: filepath.Join(d, filepath.Base(b.Config.ModulesImage.File))})
 	if err != nil {
@@ -187,9 +189,9 @@ func TestLayout(t *testing.T) {
 func TestPublishRefused(t *testing.T) {
 	db := loadSigner(t, "db")
 	b := newBuild(t, db, 1, "v1")
-	d := b.dir(t)
+	d := b.Dir(t)
 	uki, mods := filepath.Join(d, "initos.efi"), filepath.Join(d, filepath.Base(b.Config.ModulesImage.File))
-	other := newBuild(t, db, 1, "other").dir(t)
+	other := newBuild(t, db, 1, "other").Dir(t)
 	out := "oci:" + t.TempDir()
 	for _, c := range []struct {
 		name string
@@ -223,9 +225,9 @@ func FuzzParseArtifact(f *testing.F) {
 }
 
 func FuzzInspectUKI(f *testing.F) {
-	stub, _ := os.ReadFile(testStub)
+	stub, _ := os.ReadFile(updatetest.Stub())
 	f.Add(stub)
-	f.Add(makeUKI(f, signer{}, Config{Mode: "boot", Kernel: testKernel}))
+	f.Add(makeUKI(f, updatetest.Signer{}, Config{Mode: "boot", Kernel: testKernel}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		InspectUKI(b, nil)
 	})

@@ -2,11 +2,16 @@ package update
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"initos/efivar"
 	"initos/update/trial"
 )
+
+// ErrRollbackRefused reports that the other slot cannot be made the
+// default: it cannot boot or unseal, or holds an untried build.
+var ErrRollbackRefused = errors.New("rollback refused")
 
 // RollbackResult is what Rollback did.
 type RollbackResult struct {
@@ -39,12 +44,12 @@ func Rollback(ctx context.Context, sys *System, force bool) (*RollbackResult, er
 		return res, err
 	}
 	if r := st.Trial; r != nil && r.Slot == res.To && r.State != trial.Blessed && !force {
-		return res, fmt.Errorf("roll back to slot %s: it holds build %q of a %s upgrade, not the build that ran before it (--force to roll back anyway)",
-			res.To, r.BuildID, r.State)
+		return res, fmt.Errorf("%w: slot %s holds build %q of a %s upgrade, not the build that ran before it (--force to roll back anyway)",
+			ErrRollbackRefused, res.To, r.BuildID, r.State)
 	}
 	for _, ss := range st.Slots {
 		if ss.Slot == res.To && !ss.Bootable {
-			return res, fmt.Errorf("roll back to slot %s: it cannot boot: %s", res.To, ss.Problem)
+			return res, fmt.Errorf("%w: slot %s cannot boot: %s", ErrRollbackRefused, res.To, ss.Problem)
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"initos/efivar"
 	"initos/tpm2"
 	"initos/update/trial"
+
+	"initos/internal/updatetest"
 )
 
 // stageFrom stages a directory source on h.
@@ -34,7 +36,7 @@ func TestStage(t *testing.T) {
 	h.install(t, "a", old)
 	h.install(t, "b", old)
 	before := tree(t, h.esp["a"])
-	res, err := stageFrom(t, h, next.dir(t), StageOptions{})
+	res, err := stageFrom(t, h, next.Dir(t), StageOptions{})
 	if err != nil {
 		t.Fatalf("Stage: %v", err)
 	}
@@ -62,7 +64,7 @@ func TestStage(t *testing.T) {
 	if r == nil || r.Slot != "b" || r.From != "a" || r.State != trial.Staged || r.SecurityVersion != 2 || r.BuildID != "v2" {
 		t.Errorf("trial record = %+v, want b staged from a, version 2, build v2", r)
 	}
-	res, err = stageFrom(t, h, next.dir(t), StageOptions{})
+	res, err = stageFrom(t, h, next.Dir(t), StageOptions{})
 	if err != nil || res.BytesWritten != 0 {
 		t.Errorf("Stage again = %d bytes written, %v; want 0 (everything already there)", res.BytesWritten, err)
 	}
@@ -79,19 +81,19 @@ func TestStageRefused(t *testing.T) {
 		want  error
 		msg   string
 	}{
-		{"other key", func(t *testing.T, h *fakeHost) string { return newBuild(t, other, 5, "x").dir(t) }, ErrSignature, "signer is not trusted"},
+		{"other key", func(t *testing.T, h *fakeHost) string { return newBuild(t, other, 5, "x").Dir(t) }, ErrSignature, "signer is not trusted"},
 		{"unsigned", func(t *testing.T, h *fakeHost) string {
-			b := newBuild(t, signer{}, 5, "x")
-			return b.dir(t)
+			b := newBuild(t, updatetest.Signer{}, 5, "x")
+			return b.Dir(t)
 		}, ErrSignature, "not accepted by the firmware's db"},
 		{"below the TPM minimum", func(t *testing.T, h *fakeHost) string {
 			if _, _, err := tpm2.RaiseMinVersion(h.tpm, 0, 6, nil); err != nil {
 				t.Fatal(err)
 			}
-			return good.dir(t)
+			return good.Dir(t)
 		}, ErrRollback, "security version 5, below the minimum 6"},
 		{"modules image tampered", func(t *testing.T, h *fakeHost) string {
-			d := good.dir(t)
+			d := good.Dir(t)
 			p := d + "/modules-" + testKernel + ".sqfs"
 			b, _ := os.ReadFile(p)
 			b[5000] ^= 1
@@ -99,7 +101,7 @@ func TestStageRefused(t *testing.T) {
 			return d
 		}, ErrModules, "does not match the root hash"},
 		{"modules image missing", func(t *testing.T, h *fakeHost) string {
-			d := good.dir(t)
+			d := good.Dir(t)
 			os.Remove(d + "/modules-" + testKernel + ".sqfs")
 			return d
 		}, ErrSource, "is not in"},
@@ -120,11 +122,11 @@ func TestStageRefused(t *testing.T) {
 		}, nil, "UKI: parse PE: malformed PE image"},
 		{"on trial", func(t *testing.T, h *fakeHost) string {
 			trial.Write(h.vars, &trial.Record{Slot: "a", State: trial.Trying})
-			return good.dir(t)
+			return good.Dir(t)
 		}, ErrOnTrial, "slot a is on trial"},
 		{"no db", func(t *testing.T, h *fakeHost) string {
 			h.vars.Delete("db", efivar.ImageSecurityDB)
-			return good.dir(t)
+			return good.Dir(t)
 		}, ErrSignature, "holds no X.509 certificate"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -162,7 +164,7 @@ func TestStageInterrupted(t *testing.T) {
 	h.install(t, "a", old)
 	h.install(t, "b", old)
 	ctx, cancel := context.WithCancel(context.Background())
-	src, _ := OpenSource(ctx, next.dir(t), RegistryOptions{})
+	src, _ := OpenSource(ctx, next.Dir(t), RegistryOptions{})
 	_, err := Stage(ctx, h.System, src, StageOptions{Progress: func(step string, done, total int64) {
 		if strings.Contains(step, "modules") && done > 0 {
 			cancel()
@@ -179,7 +181,7 @@ func TestStageInterrupted(t *testing.T) {
 			t.Errorf("temporary file %s left behind", p)
 		}
 	}
-	res, err := stageFrom(t, h, next.dir(t), StageOptions{})
+	res, err := stageFrom(t, h, next.Dir(t), StageOptions{})
 	if err != nil || res.BootNext == "" {
 		t.Fatalf("Stage after the interruption = %+v, %v", res, err)
 	}
@@ -194,7 +196,7 @@ func TestStageLeftovers(t *testing.T) {
 	next := newBuild(t, db, 1, "v2")
 	writeTestFile(t, joinESP(h.esp["a"], "EFI/Linux/.initos.efi.tmp-123"), []byte("half"))
 	writeTestFile(t, joinESP(h.esp["a"], "initos/modules-5.10.0-old.sqfs"), []byte("old"))
-	if _, err := stageFrom(t, h, next.dir(t), StageOptions{}); err != nil {
+	if _, err := stageFrom(t, h, next.Dir(t), StageOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := keys(tree(t, h.esp["a"]))
@@ -213,7 +215,7 @@ func TestStageTwoDisks(t *testing.T) {
 	h.ESPs = append(h.ESPs, ESP{Slot: "b", Disk: "/dev/vdb", Device: "/dev/vdb2", Number: 2, PartUUID: "6f3c2d1e-0000-4000-8000-0000000000bb", Start: 1026048, Size: 1024000})
 	h.Mounter.(DirMounter)["6f3c2d1e-0000-4000-8000-0000000000bb"] = b2
 	next := newBuild(t, db, 1, "v2")
-	res, err := stageFrom(t, h, next.dir(t), StageOptions{})
+	res, err := stageFrom(t, h, next.Dir(t), StageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

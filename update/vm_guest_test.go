@@ -23,7 +23,7 @@ func TestGuestStageVfat(t *testing.T) {
 	m := &KernelMounter{Dir: t.TempDir()}
 	h := newHostOn(t, db, "a", esps, m)
 	next := newBuild(t, db, 1, "v2")
-	res, err := stageFrom(t, h, next.dir(t), StageOptions{})
+	res, err := stageFrom(t, h, next.Dir(t), StageOptions{})
 	if err != nil {
 		t.Fatalf("Stage on vfat: %v", err)
 	}
@@ -35,6 +35,14 @@ func TestGuestStageVfat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
+	if d2, r2, err := m.Mount(esps[1], false); err != nil || d2 != dir {
+		t.Errorf("Mount while mounted = %s, %v, want the existing mount %s", d2, err, dir)
+	} else {
+		r2()
+	}
+	if _, _, err := m.Mount(esps[1], true); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Mount writable over a read-only mount = %v, want a refusal", err)
+	}
 	if b, err := readBack(dir, UKIPath, MaxUKISize); err != nil || string(b) != string(next.UKI) {
 		t.Errorf("slot b's UKI after a remount: %d bytes, %v", len(b), err)
 	}
