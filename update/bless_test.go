@@ -206,7 +206,7 @@ func TestReadEntries(t *testing.T) {
 		t.Errorf("ReadEntries = A %v, B %v, default %s, %v; want 0, 1, a", e.A.Num, e.B.Num, e.DefaultSlot(), err)
 	}
 	efivar.RemoveBootEntry(h.vars, 1)
-	if n, err := h.ensureEntry("b"); err != nil || n != 1 {
+	if n, err := h.EnsureEntry("b"); err != nil || n != 1 {
 		t.Errorf("ensureEntry(b) after removal = %d, %v, want a new Boot0001", n, err)
 	}
 	if e, _ := h.ReadEntries(); e.B == nil || e.B.Option.Description != "InitOS B" {

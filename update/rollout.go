@@ -1,6 +1,7 @@
 package update
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -152,8 +153,8 @@ func remoteStage(ctx context.Context, r Remote, host string, o RolloutOptions) (
 		args = append(args, "--root-image", o.RootImage)
 	}
 	out, code, err := r.Run(ctx, host, args)
-	var st StageResult
-	if jerr := json.Unmarshal(out, &st); jerr != nil || st.BootNext == "" {
+	var st StageResult // the first JSON document: a reboot message may follow
+	if jerr := json.NewDecoder(bytes.NewReader(out)).Decode(&st); jerr != nil || st.BootNext == "" {
 		if err == nil {
 			err = fmt.Errorf("exit status %d", code)
 		}

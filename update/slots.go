@@ -176,9 +176,9 @@ func (s *System) ReadEntries() (*Entries, error) {
 	return e, nil
 }
 
-// ensureEntry returns slot's boot entry, creating one for the slot's
+// EnsureEntry returns slot's boot entry, creating one for the slot's
 // first ESP when there is none (without putting it in BootOrder).
-func (s *System) ensureEntry(slot string) (uint16, error) {
+func (s *System) EnsureEntry(slot string) (uint16, error) {
 	e, err := s.ReadEntries()
 	if err != nil {
 		return 0, err
@@ -226,7 +226,7 @@ func (s *System) addEntry(esp ESP) (uint16, error) {
 // setDefault puts slot's entry first in BootOrder, keeping the others in
 // their order, and writes nothing when it already is.
 func (s *System) setDefault(slot string) error {
-	n, err := s.ensureEntry(slot)
+	n, err := s.EnsureEntry(slot)
 	if err != nil {
 		return err
 	}

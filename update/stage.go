@@ -272,7 +272,7 @@ func (st *stager) bootNext(ctx context.Context) error {
 	if err := trial.Write(s.Vars, r); err != nil {
 		return err
 	}
-	n, err := s.ensureEntry(st.res.Slot)
+	n, err := s.EnsureEntry(st.res.Slot)
 	if err != nil {
 		return err
 	}

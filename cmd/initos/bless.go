@@ -57,7 +57,7 @@ func runBless(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case errors.Is(err, update.ErrHealth):
 		if !*noReboot {
-			defer rebootHost(stdout)
+			defer rebootHost(stderr)
 		}
 		return &exitError{exitRefused, fmt.Errorf("bless: %w", err)}
 	case err != nil && ctx.Err() != nil:

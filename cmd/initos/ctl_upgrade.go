@@ -33,6 +33,7 @@ func ctlUpgrade(ctx context.Context, o client.Options, host, hostsFile string, a
 	canary := fs.Int("canary", 1, "hosts upgraded first, alone")
 	batch := fs.Int("batch", 1, "hosts upgraded at once after the canaries")
 	timeout := fs.Duration("trial-timeout", 15*time.Minute, "the `time` one host may take: staging, reboot, trial, bless")
+	poll := fs.Duration("poll", 5*time.Second, "how often to ask a rebooting host for its status")
 	jsonFlag := fs.Bool("json", false, "print the results as JSON")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
@@ -50,7 +51,7 @@ func ctlUpgrade(ctx context.Context, o client.Options, host, hostsFile string, a
 			return err
 		}
 	}
-	ro := update.RolloutOptions{From: *from, RootImage: *root, Canary: *canary, Batch: *batch, TrialTimeout: *timeout, Log: stderr}
+	ro := update.RolloutOptions{From: *from, RootImage: *root, Canary: *canary, Batch: *batch, TrialTimeout: *timeout, Poll: *poll, Log: stderr}
 	res, err := update.Rollout(ctx, sshRemote{o}, hosts, ro)
 	if perr := printRollout(stdout, res, asJSON || *jsonFlag); perr != nil {
 		return perr

@@ -139,5 +139,5 @@ func slotRollback(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *noReboot {
 		return nil
 	}
-	return rebootHost(stdout)
+	return rebootHost(stderr)
 }

@@ -81,7 +81,7 @@ func runUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *noReboot {
 		return nil
 	}
-	return rebootHost(stdout)
+	return rebootHost(stderr)
 }
 
 // upgradeError maps the flow's errors to exit statuses.
@@ -152,8 +152,8 @@ func (s *stepBars) finish() { s.bar.Finish() }
 
 // reboot reboots the host: through systemd when it runs (a clean
 // shutdown), else sync and reboot(2).
-func reboot(stdout io.Writer) error {
-	fmt.Fprintln(stdout, "rebooting")
+func reboot(w io.Writer) error {
+	fmt.Fprintln(w, "rebooting")
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		if out, err := exec.Command("systemctl", "reboot").CombinedOutput(); err != nil {
 			return fmt.Errorf("systemctl reboot: %w: %s", err, out)
