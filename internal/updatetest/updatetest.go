@@ -109,18 +109,35 @@ type Build struct {
 // of 4096; 0 means 64 KiB).
 func NewBuild(t testing.TB, s Signer, v uint64, id string, size int64) *Build {
 	t.Helper()
+	return NewBuildSized(t, s, v, id, size, 0)
+}
+
+// NewBuildSized is NewBuild with a .linux section of kernelSize bytes
+// (0: a few bytes), for benchmarks at a real UKI's size.
+func NewBuildSized(t testing.TB, s Signer, v uint64, id string, size, kernelSize int64) *Build {
+	t.Helper()
 	if size == 0 {
 		size = 64 << 10
 	}
 	mods, m := MakeModules(t, size, id)
 	b := &Build{ID: id, Modules: mods, Config: Config{Version: 1, Mode: "boot", SecurityVersion: v, BuildID: id, Kernel: Kernel, ModulesImage: m}}
-	b.UKI = MakeUKI(t, s, b.Config)
+	var linux []byte
+	if kernelSize > 0 {
+		linux, _ = MakeModules(t, kernelSize, "kernel"+id)
+		linux = linux[:kernelSize]
+	}
+	b.UKI = makeUKI(t, s, b.Config, linux)
 	return b
 }
 
 // MakeUKI builds a UKI on the stub whose initrd holds cfg (JSON) at
 // /etc/initos/initrd.json (none when cfg is nil), signed by s.
 func MakeUKI(t testing.TB, s Signer, cfg any) []byte {
+	t.Helper()
+	return makeUKI(t, s, cfg, nil)
+}
+
+func makeUKI(t testing.TB, s Signer, cfg any, linux []byte) []byte {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -141,7 +158,10 @@ func MakeUKI(t testing.TB, s Signer, cfg any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := pecoff.BuildUKI(stub, pecoff.UKI{Linux: []byte("kernel " + string(raw)), Initrd: rd.Bytes(),
+	if linux == nil {
+		linux = []byte("kernel " + string(raw))
+	}
+	img, err := pecoff.BuildUKI(stub, pecoff.UKI{Linux: linux, Initrd: rd.Bytes(),
 		Uname: []byte(Kernel), Cmdline: []byte("console=ttyS0 panic=10")})
 	if err != nil {
 		t.Fatal(err)
