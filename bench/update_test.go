@@ -2,8 +2,8 @@ package bench
 
 import (
 	"context"
-	"encoding/pem"
 	"encoding/binary"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
