@@ -22,17 +22,16 @@ func TestVM(t *testing.T) {
 	formatESP(t, disk, 1, mib)
 	formatESP(t, disk, 2, mib)
 	vm := vmtest.New(t, vmtest.Config{
-		Modules: []string{"vfat", "nls_cp437", "nls_ascii", "i6300esb"},
-		Disks:   []vmtest.Disk{{Path: disk}},
+		Modules:  []string{"vfat", "nls_cp437", "nls_ascii", "i6300esb"},
+		Disks:    []vmtest.Disk{{Path: disk}},
+		Watchdog: true,
 		Files: map[string]string{
 			"/vmtest/pecoff/testdata/linuxx64.efi.stub": "../pecoff/testdata/linuxx64.efi.stub",
 			"/vmtest/authenticode/testdata/db.key":      "../authenticode/testdata/db.key",
 			"/vmtest/authenticode/testdata/db.crt":      "../authenticode/testdata/db.crt",
 		},
 	})
-	vm.RunBoot(t, "", func(kernel, initrd, cmdline string) (vmtest.BootSpec, error) {
-		return vmtest.BootSpec{Kernel: kernel, Initrd: initrd, Cmdline: cmdline, QEMUArgs: []string{"-device", "i6300esb"}}, nil
-	})
+	vm.Run(t, "")
 }
 
 // formatESP makes a FAT32 filesystem in partition n (the layout of gptDisk).

@@ -50,6 +50,8 @@ type Config struct {
 	// from 127.0.0.1 (see Net); its driver is loaded before the tests.
 	// nil: no network.
 	Net *Net
+	// Watchdog adds an i6300esb watchdog (see MachineConfig.Watchdog).
+	Watchdog bool
 }
 
 // Disk is a disk image attached to the VM.

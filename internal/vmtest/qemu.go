@@ -74,7 +74,7 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			args = append(args, "-initrd", spec.Initrd)
 		}
 	}
-	return append(withNet(args, m.cfg.Net), spec.QEMUArgs...)
+	return append(m.rebootArgs(withNet(args, m.cfg.Net)), spec.QEMUArgs...)
 }
 
 func firmwareArgs(fw *Firmware, vars string) []string {

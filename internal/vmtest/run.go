@@ -68,7 +68,7 @@ func New(t *testing.T, cfg Config) *VM {
 		t.Fatal(err)
 	}
 	vm.Machine, err = NewMachine(filepath.Join(vm.dir, "machine"), MachineConfig{
-		MemoryMB: cfg.MemoryMB, Disks: cfg.Disks, TPM: cfg.TPM, Firmware: cfg.Firmware, Net: cfg.Net,
+		MemoryMB: cfg.MemoryMB, Disks: cfg.Disks, TPM: cfg.TPM, Firmware: cfg.Firmware, Net: cfg.Net, Watchdog: cfg.Watchdog,
 	})
 	if err != nil {
 		t.Fatal(err)
