@@ -75,7 +75,7 @@ func printStatus(w io.Writer, st *update.Status) {
 		fmt.Fprintln(w, "anti-rollback minimum: unknown (no TPM)")
 	}
 	for _, s := range st.Slots {
-		fmt.Fprintf(w, "slot %s: %s on %s: ", s.Slot, orNone(s.Entry), strings.Join(s.ESPs, ", "))
+		fmt.Fprintf(w, "slot %s: %s on %s: ", s.Slot, noneIfEmpty(s.Entry), strings.Join(s.ESPs, ", "))
 		if s.UKI == nil {
 			fmt.Fprintf(w, "%s\n", s.Problem)
 			continue
@@ -88,14 +88,14 @@ func printStatus(w io.Writer, st *update.Status) {
 	}
 	if r := st.Trial; r != nil {
 		fmt.Fprintf(w, "last trial: slot %s (from %s), build %q, security version %d, staged %s: %s\n",
-			r.Slot, orNone(r.From), r.BuildID, r.SecurityVersion, unixTime(r.StagedAt), st.Outcome)
+			r.Slot, noneIfEmpty(r.From), r.BuildID, r.SecurityVersion, unixTime(r.StagedAt), st.Outcome)
 		if r.Step != "" || r.Reason != "" {
-			fmt.Fprintf(w, "  %s: %s\n", orNone(r.Step), r.Reason)
+			fmt.Fprintf(w, "  %s: %s\n", noneIfEmpty(r.Step), r.Reason)
 		}
 	}
 }
 
-func orNone(s string) string {
+func noneIfEmpty(s string) string {
 	if s == "" {
 		return "none"
 	}
