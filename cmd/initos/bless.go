@@ -18,7 +18,7 @@ func init() {
 	describe("bless", "[--health-cmd CMD] [--deadline 2m] [--no-reboot] [--json]",
 		"Run on every boot by the host's init (e.g. a systemd unit ordered after the root's own checks). On a "+
 			"trial boot (`initos upgrade` staged this slot and the initrd started its trial): take over the "+
-			"hardware watchdog the initrd left armed and feed it, run --health-cmd (through /bin/sh -c) within "+
+			"hardware watchdog the initrd left armed and feed it, run --health-cmd (through /bin/sh -c when it has shell syntax, else directly) within "+
 			"--deadline, and when it succeeds put this slot first in BootOrder, raise the TPM's anti-rollback "+
 			"minimum to its security version, record the trial as blessed and disarm the watchdog. When the gate "+
 			"fails or times out, record the trial as failed with the command's output and reboot (unless "+
@@ -68,11 +68,20 @@ func runBless(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// healthCommand runs cmd through /bin/sh -c; a failure carries the tail
-// of its output (what the trial record keeps).
+// shellChars make a health command need a shell.
+const shellChars = "|&;<>()$`\\\"'*?[]#~=%{}\n\t"
+
+// healthCommand runs cmd: through /bin/sh -c when it has shell syntax,
+// else directly as its space-separated words (a root without a shell
+// can still have a gate). A failure carries the tail of its output (what
+// the trial record keeps).
 func healthCommand(cmd string) func(ctx context.Context) error {
+	argv := []string{"/bin/sh", "-c", cmd}
+	if !strings.ContainsAny(cmd, shellChars) {
+		argv = strings.Fields(cmd)
+	}
 	return func(ctx context.Context) error {
-		c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+		c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		var out bytes.Buffer
 		c.Stdout, c.Stderr = &out, &out
 		c.WaitDelay = 2 * time.Second
