@@ -6,7 +6,7 @@ OUT       ?= out
 LDFLAGS   := -s -w -buildid=
 GOFLAGS_STATIC := -trimpath -ldflags='$(LDFLAGS)'
 
-.PHONY: all build test fuzz bench cross demo clean vet
+.PHONY: all build test fuzz bench cross demo clean vet size
 
 all: build
 
@@ -39,6 +39,10 @@ cross:
 		echo "building linux/$$arch"; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build $(GOFLAGS_STATIC) -o $(OUT)/linux-$$arch/ ./cmd/... || exit 1; \
 	done
+
+# The production initrd's compressed size and its biggest parts (docs/boot.md).
+size:
+	./scripts/size.sh $(OUT)
 
 # The main job of the README: build, sign and boot the demo under UEFI Secure Boot in qemu.
 demo: build

@@ -22,7 +22,15 @@
 // the same bytes. Signing keys are any crypto.Signer with an RSA public key
 // (2048, 3072 or 4096 bits), so TPM or HSM keys fit.
 //
-// Left out: page hashes, nested signatures (unauthenticated attributes),
-// timestamps (countersignatures), ECDSA (not accepted by UEFI firmware), and
-// dbx (revocation) checks.
+// Reading follows what firmware and the common signing tools produce: the
+// bCertificate of a WIN_CERTIFICATE may carry zero padding after the DER
+// (signtool and osslsigncode count it in dwLength); nested signatures (the
+// SPC_NESTED_SIGNATURE unauthenticated attribute, signtool /as,
+// osslsigncode -nest) are decoded into Signature.Nested and can be checked
+// on their own, but Verify, like EDK2, trusts an image only through the
+// outer signature of a certificate table entry. Each entry is decoded on
+// its own (Entries), so one malformed entry does not hide the others.
+//
+// Left out: page hashes, timestamps (countersignatures), MD5 digests and
+// ECDSA (not accepted by UEFI firmware), and dbx (revocation) checks.
 package authenticode

@@ -50,7 +50,7 @@ func Hash(img *pecoff.Image, h crypto.Hash) ([]byte, error) {
 	// 12. adding SizeOfRawData to SUM_OF_BYTES_HASHED,
 	// 13. for every section of the sorted table.
 	for _, s := range secs {
-		d.Write(data[s.Offset : s.Offset+s.Size]) // pecoff.Parse checked the bounds
+		d.Write(data[s.Offset : uint64(s.Offset)+uint64(s.Size)]) // pecoff.Parse checked the bounds
 		sum += uint64(s.Size)
 	}
 	// 14. Hash the extra data after the sections, if any: from

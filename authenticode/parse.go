@@ -36,6 +36,7 @@ type parsedSignerInfo struct {
 	sigAlg      asn1.ObjectIdentifier
 	signature   []byte
 	signingTime time.Time
+	nested      [][]byte // DER ContentInfos of nested signatures
 }
 
 // parseContentInfo decodes a ContentInfo holding SignedData, or a bare
@@ -44,6 +45,9 @@ func parseContentInfo(der []byte) (*parsedSignedData, error) {
 	var top asn1.RawValue
 	if err := unmarshalAll(der, &top); err != nil {
 		return nil, pkcs7Err("outer element: %v", err)
+	}
+	if err := wantSequence(top, "outer element"); err != nil {
+		return nil, err
 	}
 	kids, err := elements(top.Bytes)
 	if err != nil || len(kids) == 0 {
@@ -54,18 +58,62 @@ func parseContentInfo(der []byte) (*parsedSignedData, error) {
 		if !oid.Equal(oidSignedData) {
 			return nil, pkcs7Err("content type %v is not signedData", oid)
 		}
-		if len(kids) != 2 || kids[1].Class != asn1.ClassContextSpecific || kids[1].Tag != 0 {
+		if len(kids) != 2 || !isContext(kids[1], 0) {
 			return nil, pkcs7Err("ContentInfo has no [0] content")
 		}
 		var sd asn1.RawValue
 		if err := unmarshalAll(kids[1].Bytes, &sd); err != nil {
 			return nil, pkcs7Err("SignedData: %v", err)
 		}
+		if err := wantSequence(sd, "SignedData"); err != nil {
+			return nil, err
+		}
 		return parseSignedData(sd.Bytes)
 	}
 	return parseSignedData(top.Bytes)
 }
 
+// wantSequence checks that rv is a universal constructed SEQUENCE: the tag
+// is part of what the signer produced, and sbverify and osslsigncode
+// reject anything else (a 0x8c in place of 0x30, say).
+func wantSequence(rv asn1.RawValue, what string) error {
+	return wantUniversal(rv, asn1.TagSequence, what)
+}
+
+func wantUniversal(rv asn1.RawValue, tag int, what string) error {
+	if rv.Class != asn1.ClassUniversal || rv.Tag != tag || rv.IsCompound != (tag == asn1.TagSequence || tag == asn1.TagSet) {
+		return pkcs7Err("%s: tag %#02x, want %s", what, firstByte(rv.FullBytes), tagName(tag))
+	}
+	return nil
+}
+
+func tagName(tag int) string {
+	switch tag {
+	case asn1.TagSequence:
+		return "SEQUENCE (0x30)"
+	case asn1.TagSet:
+		return "SET (0x31)"
+	case asn1.TagInteger:
+		return "INTEGER (0x02)"
+	}
+	return fmt.Sprintf("universal tag %d", tag)
+}
+
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// isContext reports whether rv is the constructed context-specific [tag].
+func isContext(rv asn1.RawValue, tag int) bool {
+	return rv.Class == asn1.ClassContextSpecific && rv.Tag == tag && rv.IsCompound
+}
+
+// parseSignedData decodes the fields of SignedData (RFC 2315 section 9.1):
+// version, digestAlgorithms, contentInfo, [0] certificates, [1] crls,
+// signerInfos.
 func parseSignedData(b []byte) (*parsedSignedData, error) {
 	kids, err := elements(b)
 	if err != nil {
@@ -74,26 +122,37 @@ func parseSignedData(b []byte) (*parsedSignedData, error) {
 	if len(kids) < 4 {
 		return nil, pkcs7Err("SignedData has %d fields, want at least 4", len(kids))
 	}
+	for i, want := range []struct {
+		tag  int
+		what string
+	}{{asn1.TagInteger, "SignedData version"}, {asn1.TagSet, "SignedData digestAlgorithms"}, {asn1.TagSequence, "SignedData contentInfo"}} {
+		if err := wantUniversal(kids[i], want.tag, want.what); err != nil {
+			return nil, err
+		}
+	}
 	var p parsedSignedData
 	if err := p.parseContent(kids[2]); err != nil {
 		return nil, err
 	}
 	rest := kids[3:]
-	if rest[0].Class == asn1.ClassContextSpecific && rest[0].Tag == 0 {
+	if isContext(rest[0], 0) {
 		if p.certs, err = x509.ParseCertificates(rest[0].Bytes); err != nil {
 			return nil, pkcs7Err("certificates: %v", err)
 		}
 		rest = rest[1:]
 	}
-	if len(rest) > 0 && rest[0].Class == asn1.ClassContextSpecific && rest[0].Tag == 1 {
+	if len(rest) > 0 && isContext(rest[0], 1) {
 		rest = rest[1:] // CRLs: not used
 	}
-	if len(rest) != 1 || rest[0].Tag != asn1.TagSet {
+	if len(rest) != 1 || wantUniversal(rest[0], asn1.TagSet, "") != nil {
 		return nil, pkcs7Err("SignedData has no signerInfos SET")
 	}
 	infos, err := elements(rest[0].Bytes)
 	if err != nil || len(infos) != 1 {
 		return nil, pkcs7Err("signerInfos: want exactly one SignerInfo (err %v)", err)
+	}
+	if err := wantSequence(infos[0], "SignerInfo"); err != nil {
+		return nil, err
 	}
 	p.signer, err = parseSignerInfo(infos[0].Bytes)
 	return &p, err
@@ -110,7 +169,7 @@ func (p *parsedSignedData) parseContent(rv asn1.RawValue) error {
 	if len(kids) == 1 {
 		return nil
 	}
-	if kids[1].Class != asn1.ClassContextSpecific || kids[1].Tag != 0 {
+	if !isContext(kids[1], 0) {
 		return pkcs7Err("contentInfo content is not [0]")
 	}
 	p.content = new(asn1.RawValue)
@@ -139,7 +198,7 @@ func parseSignerInfo(b []byte) (parsedSignerInfo, error) {
 		return s, pkcs7Err("%v", err)
 	}
 	rest := kids[3:]
-	if rest[0].Class == asn1.ClassContextSpecific && rest[0].Tag == 0 {
+	if isContext(rest[0], 0) {
 		if err := s.parseAttributes(rest[0]); err != nil {
 			return s, err
 		}
@@ -155,7 +214,35 @@ func parseSignerInfo(b []byte) (parsedSignerInfo, error) {
 	if err := unmarshalAll(rest[1].FullBytes, &s.signature); err != nil {
 		return s, pkcs7Err("encryptedDigest: %v", err)
 	}
-	return s, nil
+	switch rest = rest[2:]; {
+	case len(rest) == 0:
+		return s, nil
+	case len(rest) > 1 || !isContext(rest[0], 1):
+		return s, pkcs7Err("SignerInfo: %d unexpected fields after encryptedDigest", len(rest))
+	}
+	return s, s.parseUnauthenticated(rest[0])
+}
+
+// parseUnauthenticated keeps the nested signatures (Authenticode's
+// SPC_NESTED_SIGNATURE attribute, each value a ContentInfo) of the [1]
+// unauthenticatedAttributes; other attributes (timestamps) are skipped.
+func (s *parsedSignerInfo) parseUnauthenticated(rv asn1.RawValue) error {
+	kids, err := elements(rv.Bytes)
+	if err != nil {
+		return pkcs7Err("unauthenticatedAttributes: %v", err)
+	}
+	for _, k := range kids {
+		var a attribute
+		if err := unmarshalAll(k.FullBytes, &a); err != nil {
+			return pkcs7Err("unauthenticated attribute: %v", err)
+		}
+		if a.Type.Equal(oidNestedSignature) {
+			for _, v := range a.Values {
+				s.nested = append(s.nested, v.FullBytes)
+			}
+		}
+	}
+	return nil
 }
 
 // parseAttributes keeps the attributes as signed: the [0] IMPLICIT tag

@@ -23,6 +23,8 @@ var (
 	oidSpcIndirectData = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 1, 4}
 	oidSpcSpOpusInfo   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 1, 12}
 	oidSpcPEImageData  = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 1, 15}
+	oidNestedSignature = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 4, 1}
+	oidMD5             = asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}
 	oidRSAEncryption   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
 	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
 	oidSHA1            = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
@@ -41,6 +43,9 @@ func hashFromOID(oid asn1.ObjectIdentifier) (crypto.Hash, error) {
 		if e.oid.Equal(oid) {
 			return e.h, nil
 		}
+	}
+	if oid.Equal(oidMD5) {
+		return 0, fmt.Errorf("unsupported digest algorithm MD5 (%v): UEFI firmware accepts SHA-1, SHA-256, SHA-384 and SHA-512 only", oid)
 	}
 	return 0, fmt.Errorf("unsupported digest algorithm %v", oid)
 }

@@ -2,13 +2,11 @@ package authenticode
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"time"
 
 	"initos/pecoff"
 )
@@ -26,92 +24,54 @@ var (
 	ErrUntrusted = errors.New("signer is not trusted")
 )
 
-// Signature describes one Authenticode signature of an image.
-type Signature struct {
-	DigestAlgorithm crypto.Hash         // algorithm of the signed image digest
-	Digest          []byte              // the image digest the signature covers
-	Signer          *x509.Certificate   // the signing certificate
-	Certificates    []*x509.Certificate // all embedded certificates
-	SigningTime     time.Time           // zero when absent
-	parsed          *parsedSignedData
-	spcContents     []byte // SpcIndirectDataContent without its tag and length
-}
-
-// Signatures decodes every PKCS #7 entry of img's certificate table,
-// without checking them.
-func Signatures(img *pecoff.Image) ([]Signature, error) {
-	certs, err := img.Certificates()
-	if err != nil {
-		return nil, fmt.Errorf("read signatures: %w", err)
-	}
-	var sigs []Signature
-	for i, c := range certs {
-		if c.Type != pecoff.CertTypePKCSSignedData {
-			continue
-		}
-		s, err := parseSignature(c.Data)
-		if err != nil {
-			return nil, fmt.Errorf("read signature %d: %w", i, err)
-		}
-		sigs = append(sigs, *s)
-	}
-	return sigs, nil
-}
-
-func parseSignature(der []byte) (*Signature, error) {
-	p, err := parseContentInfo(der)
-	if err != nil {
-		return nil, err
-	}
-	if !p.contentType.Equal(oidSpcIndirectData) || p.content == nil {
-		return nil, pkcs7Err("content type %v is not SpcIndirectDataContent", p.contentType)
-	}
-	var spc spcIndirectDataContent
-	if err := unmarshalAll(p.content.FullBytes, &spc); err != nil {
-		return nil, pkcs7Err("SpcIndirectDataContent: %v", err)
-	}
-	if !spc.Data.Type.Equal(oidSpcPEImageData) {
-		return nil, pkcs7Err("SpcIndirectDataContent data type %v is not SpcPeImageData", spc.Data.Type)
-	}
-	h, err := hashFromOID(spc.MessageDigest.DigestAlgorithm.Algorithm)
-	if err != nil {
-		return nil, pkcs7Err("image digest: %v", err)
-	}
-	signer, err := p.signerCert()
-	if err != nil {
-		return nil, err
-	}
-	return &Signature{
-		DigestAlgorithm: h, Digest: spc.MessageDigest.Digest, Signer: signer,
-		Certificates: p.certs, SigningTime: p.signer.signingTime,
-		parsed: p, spcContents: p.content.Bytes,
-	}, nil
-}
-
 // Verify checks img's signatures and returns the first one that covers the
 // image as it is and whose signer is one of trusted or was issued (directly
 // or through embedded intermediates) by one of them: the rule UEFI applies
 // with the certificates in db. The error of the last rejected signature is
 // returned when none passes.
+//
+// Like firmware, it looks at each entry of the certificate table on its
+// own: an entry that cannot be decoded is skipped (its error is returned
+// only when no entry passes), and nested signatures do not count (EDK2
+// verifies the outer SignerInfo of each entry only; use
+// Signature.Verify on Signature.Nested to check them).
 func Verify(img *pecoff.Image, trusted []*x509.Certificate) (*Signature, error) {
-	sigs, err := Signatures(img)
+	entries, err := Entries(img)
 	if err != nil {
 		return nil, fmt.Errorf("verify image: %w", err)
 	}
-	if len(sigs) == 0 {
+	if len(entries) == 0 {
 		return nil, fmt.Errorf("verify image: %w", ErrNotSigned)
 	}
 	var last error
-	for i := range sigs {
-		if last = sigs[i].verify(img, trusted); last == nil {
-			return &sigs[i], nil
+	for _, e := range entries {
+		if e.Err != nil {
+			last = fmt.Errorf("signature %d: %w", e.Index, e.Err)
+			continue
 		}
-		last = fmt.Errorf("signature %d by %q: %w", i, sigs[i].Signer.Subject, last)
+		if err := e.Signature.Verify(img, trusted); err != nil {
+			last = fmt.Errorf("signature %d by %q: %w", e.Index, e.Signature.Signer.Subject, err)
+			continue
+		}
+		return e.Signature, nil
 	}
 	return nil, fmt.Errorf("verify image: %w", last)
 }
 
-func (s *Signature) verify(img *pecoff.Image, trusted []*x509.Certificate) error {
+// Verify checks that s covers img as it is (CheckImage) and that trusted
+// vouches for its signer: the signer is one of trusted, or was issued
+// (directly or through the embedded certificates) by one of them.
+func (s *Signature) Verify(img *pecoff.Image, trusted []*x509.Certificate) error {
+	if err := s.CheckImage(img); err != nil {
+		return err
+	}
+	return trustedBy(s.Signer, s.Certificates, trusted)
+}
+
+// CheckImage checks that s is intact and covers img as it is: the image
+// digest matches the signed one, and the signer's key verifies the
+// SignerInfo. It says nothing about whether the signer is trusted.
+func (s *Signature) CheckImage(img *pecoff.Image) error {
 	digest, err := Hash(img, s.DigestAlgorithm)
 	if err != nil {
 		return err
@@ -119,10 +79,7 @@ func (s *Signature) verify(img *pecoff.Image, trusted []*x509.Certificate) error
 	if !bytes.Equal(digest, s.Digest) {
 		return fmt.Errorf("%w: image %x, signed %x", ErrDigestMismatch, digest, s.Digest)
 	}
-	if err := checkSignerInfo(s.parsed, s.spcContents); err != nil {
-		return err
-	}
-	return trustedBy(s.Signer, s.Certificates, trusted)
+	return checkSignerInfo(s.parsed, s.spcContents)
 }
 
 // checkSignerInfo verifies the SignerInfo over content: through the

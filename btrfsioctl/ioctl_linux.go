@@ -78,8 +78,20 @@ func ioctl(f *os.File, op, path string, req request, arg unsafe.Pointer) error {
 	if cerr != nil {
 		return &os.PathError{Op: op, Path: path, Err: cerr}
 	}
+	if errno == unix.ENOTTY {
+		return &os.PathError{Op: op, Path: path, Err: os.NewSyscallError("ioctl("+req.name+")", notBtrfs{errno})}
+	}
 	if errno != 0 {
 		return &os.PathError{Op: op, Path: path, Err: os.NewSyscallError("ioctl("+req.name+")", errno)}
 	}
 	return nil
 }
+
+// notBtrfs is ENOTTY, what every btrfs ioctl gives on another
+// filesystem, with that explanation. errors.Is(err, unix.ENOTTY) holds.
+type notBtrfs struct{ unix.Errno }
+
+func (e notBtrfs) Error() string {
+	return e.Errno.Error() + " (not on btrfs, or the kernel lacks this ioctl)"
+}
+func (e notBtrfs) Unwrap() error { return e.Errno }

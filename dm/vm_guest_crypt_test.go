@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -71,6 +72,12 @@ func readAllDirect(t *testing.T, path string, n int) []byte {
 // TestGuestCryptKeyring passes the key through the kernel keyring and
 // replaces it with target messages while suspended.
 func TestGuestCryptKeyring(t *testing.T) {
+	// The process keyring is found through the calling thread's
+	// credentials: a key added on one OS thread is not always visible to a
+	// DM ioctl made from another (seen as "required key not available"), so
+	// the whole test stays on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	l := zeroLoop(t, 1<<20)
 	key := bytes.Repeat([]byte{0x17}, 64)
 	const desc = "initos:dm-test"

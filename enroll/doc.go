@@ -23,6 +23,11 @@
 //     tpm2-measure-pcr=yes does (systemd 253+, src/cryptsetup/cryptsetup.c
 //     measure_volume_key): HMAC(volume key, "cryptsetup:NAME:UUID") with
 //     each bank's hash, so the volume key never crosses the bus.
+//   - Bindings (Bind, VerifyBinding; an "initos-binding" token, ours):
+//     a tag over the volume's UUID and key that only a boot in the owner's
+//     signed state can compute (tpm2.PolicyHMAC), so that initos-init
+//     refuses a substituted volume whose systemd-tpm2 token an attacker
+//     forged to our policy (see BindingTokenType).
 //   - Recovery keys: systemd-cryptenroll --recovery-key's format (64 modhex
 //     characters in 8 groups, PBKDF2 keyslot, "systemd-recovery" token).
 //

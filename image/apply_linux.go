@@ -41,6 +41,7 @@ type budget struct {
 	lim     Limits
 	entries int64
 	bytes   int64
+	onRead  func(n int) // compressed bytes read (progress), or nil
 }
 
 // smallFile is the largest file handed to the worker pool; bigger ones are
@@ -56,9 +57,12 @@ const maxCachedDirs = 1024
 // of workers. Every lookup is relative to the root with RESOLVE_IN_ROOT,
 // so no entry can reach outside it.
 type applier struct {
-	rootfd int
-	budget *budget
-	stats  Stats
+	ctx       context.Context
+	rootfd    int
+	freshRoot bool // the root is a new empty subvolume (first layer)
+	times     dirTimes
+	budget    *budget
+	stats     Stats
 
 	dirs   map[string]int // open O_PATH descriptors of directories, by clean path
 	sgid   map[int]bool   // descriptors of dirs with the set-group-ID bit
@@ -94,14 +98,17 @@ type fileJob struct {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
-func newApplier(rootfd int, b *budget) *applier {
+func newApplier(ctx context.Context, rootfd int, freshRoot bool, b *budget) *applier {
 	a := &applier{
-		rootfd: rootfd, budget: b,
+		ctx: ctx, rootfd: rootfd, freshRoot: freshRoot, times: newDirTimes(), budget: b,
 		dirs: map[string]int{}, dirAnc: map[string]int{}, sgid: map[int]bool{},
 		created: map[string]struct{}{}, pending: map[string]struct{}{}, dirIdx: map[string]int{},
 		jobs: make(chan fileJob, 4*b.lim.Workers),
 	}
 	a.noteSgid(rootfd)
+	if !freshRoot {
+		a.noteLower("", rootfd)
+	}
 	for range b.lim.Workers {
 		a.workers.Add(1)
 		go a.work()
@@ -110,7 +117,7 @@ func newApplier(rootfd int, b *budget) *applier {
 }
 
 // apply reads the layer tar from r to its end and applies every entry.
-func (a *applier) apply(ctx context.Context, r io.Reader) (err error) {
+func (a *applier) apply(r io.Reader) (err error) {
 	defer func() {
 		close(a.jobs)
 		a.workers.Wait()
@@ -122,7 +129,7 @@ func (a *applier) apply(ctx context.Context, r io.Reader) (err error) {
 	tr := tar.NewReader(r)
 	for n := 0; ; n++ {
 		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
+			if err := a.ctx.Err(); err != nil {
 				return err
 			}
 		}
@@ -172,6 +179,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		return fmt.Errorf("apply layer: %w: more than %d entries", ErrLimit, b.lim.MaxEntries)
 	}
 	a.stats.Entries++
+	a.noteEntry(hdr.ModTime)
 	p, err := CleanPath(hdr.Name)
 	if err != nil {
 		return fmt.Errorf("apply layer: entry name: %w", err)
@@ -233,6 +241,9 @@ func (a *applier) dirFD(p string) (int, error) {
 		return fd, nil
 	}
 	fd, err := openInRoot(a.rootfd, p, unix.O_PATH|unix.O_DIRECTORY)
+	if err == nil {
+		a.noteLower(p, fd)
+	}
 	if err == unix.ENOENT {
 		dir, base := splitPath(p)
 		var pfd int
@@ -242,6 +253,7 @@ func (a *applier) dirFD(p string) (int, error) {
 		if err = unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
 			return -1, fmt.Errorf("mkdir %q: %w", p, err)
 		}
+		a.noteImplicit(p)
 		fd, err = openInRoot(a.rootfd, p, unix.O_PATH|unix.O_DIRECTORY)
 	}
 	if err != nil {
@@ -298,6 +310,7 @@ func (a *applier) whiteout(dir, base string) error {
 		return fmt.Errorf("apply layer: whiteout %q: open parent: %w", joinPath(dir, base), err)
 	}
 	defer unix.Close(fd)
+	a.noteLower(dir, fd)
 	if opaque {
 		keep := func(child string) bool { _, ok := a.created[joinPath(dir, child)]; return ok }
 		err = removeChildren(fd, ".", keep)

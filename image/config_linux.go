@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initos/btrfsioctl"
+	"initos/internal/atomicfile"
 )
 
 // TopLevel returns the directory at or above path where the top level
@@ -70,11 +71,12 @@ func ReadConfigFile(path string) (*Config, error) {
 	return c, nil
 }
 
-// WriteConfigFile writes c to path atomically (temp file, fsync, rename).
+// WriteConfigFile writes c to path atomically (internal/atomicfile: temp
+// file, fsync, rename, fsync of the directory).
 func WriteConfigFile(path string, c *Config) error {
 	b, err := c.Marshal()
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return writeFileAtomic(path, b, 0o644)
+	return atomicfile.WriteFile(path, b, 0o644)
 }

@@ -1,12 +1,15 @@
 // Package image installs OCI and Docker images as btrfs subvolumes, the
 // root filesystems of InitOS hosts, containers and VMs.
 //
-// Sources (Resolve): a registry reference (credentials from the docker
-// config through authn.DefaultKeychain), "oci:DIR" (an OCI image layout)
-// and "docker-archive:FILE[:TAG]" (a `docker save` tarball). A
-// multi-platform index resolves to the host's platform or the one asked
-// for. Fetching, manifests and layouts come from go-containerregistry; the
-// unpacking is our own.
+// Sources (Resolve), in skopeo's syntax (containers-transports(5)): a
+// registry reference (credentials from the docker config through
+// authn.DefaultKeychain), "oci:DIR[:TAG]" (an OCI image layout; TAG is an
+// org.opencontainers.image.ref.name) and "docker-archive:FILE[:NAME[:TAG]]"
+// or "docker-archive:FILE:@INDEX" (a `docker save` tarball, indexed in one
+// pass and read in place). A multi-platform index resolves to the host's
+// platform or the one asked for. Fetching, manifests and layouts come from
+// go-containerregistry; the docker archive reader and the unpacking are
+// our own.
 //
 // Unpacking (image-spec layer.md, "Applying Changesets" and "Whiteouts")
 // applies each layer tar to a writable btrfs snapshot of the layer below:
@@ -24,7 +27,10 @@
 // from the config; a mismatch discards the work. Regular files are written
 // by a bounded pool of workers while one goroutine reads the tar; nothing
 // is fsynced per file: the filesystem is synced once per layer, before
-// the layer is committed.
+// the layer is committed. Directories keep their recorded mtimes when a
+// later layer changes their entries (as umoci), so two unpacks of an image
+// are identical; all-zero 4 KiB blocks become holes, which restores the
+// holes of GNU/PAX sparse members (as tar -x) and of long zero runs.
 //
 // Store layout and atomicity (Store): STORE/layers/sha256-<chainid> are
 // read-only subvolumes, one per layer stack (chain id, image-spec
@@ -35,7 +41,16 @@
 // subvolume beside its destination and a rename commits it (a read-only
 // subvolume can be renamed only within its parent directory); a failed
 // install removes what it made, and leftovers of an interrupted one are
-// removed by the next operation, under flock(STORE/.lock).
+// removed by the next operation, under flock(STORE/.lock). The store's
+// directories are 0700; index.json and initos.conf are written with
+// internal/atomicfile. A canceled context stops an install between layers
+// or within a file, leaving the store as it was.
+//
+// Import makes a reproducible one-layer OCI image (a layout on disk) from
+// a root filesystem, a directory or a tar such as mmdebstrap's: sorted,
+// numeric owners, whole-second mtimes clamped to SOURCE_DATE_EPOCH,
+// streamed through parallel gzip (klauspost/pgzip) or zstd whose output
+// depends on the bytes only.
 //
 // The host-root config (Config, ParseConfig, WriteConfigFile) is the file
 // initos.conf in the top level (subvolume 5) of the btrfs filesystem,
@@ -43,6 +58,7 @@
 // level. The initrd mounts subvolid=5, reads it and mounts subvol=ROOT.
 //
 // Left out: image signing/verification policies (see the signed UKI and
-// dm-verity parts of InitOS), pushing, building images, user-namespace id
-// shifting, and running containers.
+// dm-verity parts of InitOS), pushing, building images from Dockerfiles,
+// multi-layer imports, compressed docker archives (decompress them first),
+// user-namespace id shifting, and running containers.
 package image

@@ -2,10 +2,8 @@ package image
 
 import (
 	"archive/tar"
-	"cmp"
 	"fmt"
 	"io"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +41,13 @@ func (a *applier) regular(parent int, base, p string, hdr *tar.Header, r io.Read
 func (a *applier) work() {
 	defer a.workers.Done()
 	for j := range a.jobs {
-		err := a.writeFile(j.dirfd, j.base, j.path, j.hdr, j.fast, func(fd int) error { return writeAll(fd, j.data) })
+		err := a.writeFile(j.dirfd, j.base, j.path, j.hdr, j.fast, func(fd int) error {
+			sw := sparseWriter{fd: fd}
+			if err := sw.write(j.data); err != nil {
+				return err
+			}
+			return sw.finish(j.hdr.Size)
+		})
 		if j.buf != nil {
 			bufPool.Put(j.buf)
 		}
@@ -57,34 +61,24 @@ func (a *applier) work() {
 	}
 }
 
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
 func (a *applier) bigFile(parent int, base, p string, hdr *tar.Header, r io.Reader) error {
 	buf := make([]byte, smallFile)
 	return a.writeFile(parent, base, p, hdr, a.skippable(parent, hdr), func(fd int) error {
+		sw := sparseWriter{fd: fd}
 		for left := hdr.Size; left > 0; {
+			if err := a.ctx.Err(); err != nil {
+				return err
+			}
 			n, err := io.ReadFull(r, buf[:min(left, int64(len(buf)))])
 			if err != nil {
 				return fmt.Errorf("read content: %w", err)
 			}
-			if err := writeAll(fd, buf[:n]); err != nil {
+			if err := sw.write(buf[:n]); err != nil {
 				return err
 			}
 			left -= int64(n)
 		}
-		return nil
+		return sw.finish(hdr.Size)
 	})
 }
 
@@ -166,8 +160,7 @@ func (a *applier) setMetaAt(parent int, base, p string, hdr *tar.Header, isLink 
 		return fmt.Errorf("apply layer: chown %q: %w", p, err)
 	}
 	if !isLink {
-		// We just made base with mknodat: it is not a symlink.
-		if err := unix.Fchmodat(parent, base, uint32(hdr.Mode&0o7777), 0); err != nil {
+		if err := chmodNoFollow(parent, base, uint32(hdr.Mode&0o7777)); err != nil {
 			return fmt.Errorf("apply layer: chmod %q: %w", p, err)
 		}
 	}
@@ -203,53 +196,6 @@ func (a *applier) mkdir(parent int, base, p string, hdr *tar.Header) error {
 	a.dirIdx[p] = len(a.dirMeta)
 	a.dirMeta = append(a.dirMeta, dirEntry{p, hdr})
 	return nil
-}
-
-// finishDirs sets directory metadata last, so that creating their
-// entries does not change their times.
-func (a *applier) finishDirs() error {
-	if a.rootMeta != nil {
-		if err := a.setMetaFD(a.rootfd, "/", a.rootMeta, metaSkip{}); err != nil {
-			return err
-		}
-	}
-	// Directories are independent of each other here: use the workers'
-	// parallelism (the file workers are idle after the barrier).
-	var wg sync.WaitGroup
-	next := make(chan dirEntry)
-	var mu sync.Mutex
-	var first error
-	for range a.budget.lim.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range next {
-				if err := a.finishDir(d); err != nil {
-					mu.Lock()
-					first = cmp.Or(first, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, d := range a.dirMeta {
-		next <- d
-	}
-	close(next)
-	wg.Wait()
-	return first
-}
-
-func (a *applier) finishDir(d dirEntry) error {
-	fd, err := openInRoot(a.rootfd, d.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)
-	if err == unix.ENOENT || err == unix.ENOTDIR || err == unix.ELOOP {
-		return nil // replaced or removed later in the layer
-	}
-	if err != nil {
-		return fmt.Errorf("apply layer: open directory %q: %w", d.path, err)
-	}
-	defer unix.Close(fd)
-	return a.setMetaFD(fd, d.path, d.hdr, metaSkip{})
 }
 
 func (a *applier) symlink(parent int, base, p string, hdr *tar.Header) error {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -78,6 +79,39 @@ func removeChildren(dirfd int, name string, keep func(child string) bool) error 
 			return nil
 		}
 	}
+}
+
+// chmodNoFollow sets the mode of name in dirfd, never following a symbolic
+// link: fchmodat2(AT_SYMLINK_NOFOLLOW) (Linux 6.6), or, where that is
+// missing, chmod through an O_PATH|O_NOFOLLOW descriptor after checking it
+// is no symlink (what glibc's fchmodat does).
+func chmodNoFollow(dirfd int, name string, mode uint32) error {
+	err := unix.Fchmodat(dirfd, name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		// No fchmodat2, or name is a symlink (which has no mode).
+		return chmodByPathFD(dirfd, name, mode)
+	}
+	return err
+}
+
+// errSymlinkMode reports a chmod of a symbolic link.
+var errSymlinkMode = fmt.Errorf("%w: symbolic links have no mode", unix.ELOOP)
+
+// chmodByPathFD is chmodNoFollow without fchmodat2.
+func chmodByPathFD(dirfd int, name string, mode uint32) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return errSymlinkMode
+	}
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
 }
 
 // timespecs returns the atime/mtime pair for t (atime = mtime, so results

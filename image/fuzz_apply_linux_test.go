@@ -33,8 +33,8 @@ func FuzzApplyLayer(f *testing.F) {
 		}
 		defer unix.Close(fd)
 		lim := Limits{MaxEntries: 1000, MaxFileSize: 1 << 20, Workers: 2}.withDefaults()
-		a := newApplier(fd, &budget{lim: lim})
-		a.apply(context.Background(), bytes.NewReader(b))
+		a := newApplier(context.Background(), fd, true, &budget{lim: lim})
+		a.apply(bytes.NewReader(b))
 		ents, err := os.ReadDir(dir)
 		if err != nil || len(ents) != 1 || ents[0].Name() != "root" {
 			t.Fatalf("apply wrote outside its root: %v %v", ents, err)

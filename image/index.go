@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"initos/internal/atomicfile"
 )
 
 // indexFile is STORE/index.json: the installed images and the names that
-// point at them. It is rewritten atomically (temp file + rename).
+// point at them. It is rewritten atomically (internal/atomicfile: temp
+// file, fsync, rename, fsync of the store directory).
 type indexFile struct {
 	Version int                    `json:"version"`
 	Images  map[string]*indexImage `json:"images"` // by manifest digest
@@ -52,7 +55,7 @@ func (ix *indexFile) write(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "index.json"), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "index.json"), append(b, '\n'), 0o600)
 }
 
 // names returns the sorted names of digest.
@@ -65,32 +68,4 @@ func (ix *indexFile) names(digest string) []string {
 	}
 	sort.Strings(n)
 	return n
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it
-// and renames it over path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -43,10 +43,14 @@ func (c *countReader) Read(p []byte) (int, error) {
 type capReader struct {
 	r         io.Reader
 	read, max int64
+	onRead    func(int)
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if c.onRead != nil {
+		c.onRead(n)
+	}
 	if c.read += int64(n); c.read > c.max+1<<20 {
 		return n, fmt.Errorf("%w: compressed blob over %d bytes", ErrLimit, c.max)
 	}
@@ -99,11 +103,6 @@ func (hr *hashReader) Sum() string {
 	return hex.EncodeToString(hr.sum)
 }
 
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
 // decompress sniffs the compression of the blob in br (gzip, zstd or none)
 // and returns the uncompressed stream with the hasher that computes its
 // diffID: ch itself for an uncompressed blob. release frees the decoder.
@@ -130,12 +129,13 @@ func decompress(br *bufio.Reader, ch *hashReader) (ur io.Reader, uh *hashReader,
 	return uh, uh, release, nil
 }
 
-// applyLayer streams layer l into the directory root: the compressed blob
+// applyLayer streams layer l into the directory root (fresh: a new empty
+// directory, the first layer): the compressed blob
 // is hashed and checked against l's digest, decompressed (gzip, zstd or
 // none, sniffed from the content) and hashed again against diffID while
 // the tar is applied. A mismatch is reported after the whole stream is
 // read; the caller then throws the directory away.
-func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b *budget) (Stats, error) {
+func applyLayer(ctx context.Context, root string, fresh bool, l v1.Layer, diffID v1.Hash, b *budget) (Stats, error) {
 	digest, err := l.Digest()
 	if err != nil {
 		return Stats{}, fmt.Errorf("apply layer %s: digest: %w", diffID, err)
@@ -151,7 +151,7 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 		return Stats{}, fmt.Errorf("apply layer %s: open blob: %w", digest, err)
 	}
 	defer rc.Close()
-	ch := newHashReader(&capReader{r: rc, max: b.lim.MaxTotalBytes})
+	ch := newHashReader(&capReader{r: rc, max: b.lim.MaxTotalBytes, onRead: b.onRead})
 	defer ch.Sum()
 	br := bufio.NewReaderSize(ch, 1<<20)
 	ur, uh, release, err := decompress(br, ch)
@@ -166,8 +166,8 @@ func applyLayer(ctx context.Context, root string, l v1.Layer, diffID v1.Hash, b 
 		return Stats{}, &os.PathError{Op: "apply layer", Path: root, Err: err}
 	}
 	defer unix.Close(rootfd)
-	a := newApplier(rootfd, b)
-	if err := a.apply(ctx, cr); err != nil {
+	a := newApplier(ctx, rootfd, fresh, b)
+	if err := a.apply(cr); err != nil {
 		return a.stats, fmt.Errorf("apply layer %s: %w", digest, err)
 	}
 	// Read what follows the end-of-archive marker so both digests cover

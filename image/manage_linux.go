@@ -35,16 +35,17 @@ func (s *Store) List() ([]Image, error) {
 }
 
 // lookup finds an image by name (as stored or in canonical form), by
-// digest, or by a unique digest prefix of at least 12 hex digits.
-func (ix *indexFile) lookup(ref string) (string, error) {
+// digest, or by a unique digest prefix of at least 12 hex digits. byName
+// reports a match by name: removing it removes that name only.
+func (ix *indexFile) lookup(ref string) (digest string, byName bool, err error) {
 	if d, ok := ix.Refs[ref]; ok {
-		return d, nil
+		return d, true, nil
 	}
 	if d, ok := ix.Refs[normalizeName(ref)]; ok {
-		return d, nil
+		return d, true, nil
 	}
 	if _, ok := ix.Images[ref]; ok {
-		return ref, nil
+		return ref, false, nil
 	}
 	if hx := strings.TrimPrefix(ref, "sha256:"); len(hx) >= 12 {
 		var found []string
@@ -54,10 +55,10 @@ func (ix *indexFile) lookup(ref string) (string, error) {
 			}
 		}
 		if len(found) == 1 {
-			return found[0], nil
+			return found[0], false, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %q", ErrNotFound, ref)
+	return "", false, fmt.Errorf("%w: %q", ErrNotFound, ref)
 }
 
 // Get returns the installed image named ref.
@@ -66,7 +67,7 @@ func (s *Store) Get(ref string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	d, err := ix.lookup(ref)
+	d, _, err := ix.lookup(ref)
 	if err != nil {
 		return Image{}, err
 	}
@@ -86,13 +87,22 @@ func (s *Store) Remove(ref string) error {
 	if err != nil {
 		return err
 	}
-	d, err := ix.lookup(ref)
+	d, byName, err := ix.lookup(ref)
 	if err != nil {
 		return fmt.Errorf("remove image: %w", err)
 	}
-	for n, v := range ix.Refs {
-		if v == d && (n == ref || n == normalizeName(ref) || ref == d || strings.HasPrefix(d, "sha256:"+strings.TrimPrefix(ref, "sha256:"))) {
-			delete(ix.Refs, n)
+	if byName {
+		// The name only, in the form it is stored in.
+		if _, ok := ix.Refs[ref]; ok {
+			delete(ix.Refs, ref)
+		} else {
+			delete(ix.Refs, normalizeName(ref))
+		}
+	} else {
+		for n, v := range ix.Refs {
+			if v == d {
+				delete(ix.Refs, n)
+			}
 		}
 	}
 	if len(ix.names(d)) == 0 {
@@ -173,7 +183,7 @@ func (s *Store) Root(ref, as string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d, err := ix.lookup(ref)
+	d, _, err := ix.lookup(ref)
 	if err != nil {
 		return "", fmt.Errorf("make root: %w", err)
 	}
@@ -191,7 +201,7 @@ func (s *Store) Root(ref, as string) (string, error) {
 	if err := btrfsioctl.Snapshot(s.imagePath(d), tmp, false); err != nil {
 		return "", fmt.Errorf("make root: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := commitRename(tmp, dst); err != nil {
 		btrfsioctl.Delete(tmp)
 		return "", fmt.Errorf("make root: %w", err)
 	}

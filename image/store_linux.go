@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initos/btrfsioctl"
+	"initos/internal/atomicfile"
 )
 
 // ErrNotFound reports an image name or digest not in the store.
@@ -36,6 +37,11 @@ type Store struct {
 	// LayerApplied, if set, is called after each layer is unpacked
 	// (not for layers found in the cache).
 	LayerApplied func(chainID string, s Stats)
+
+	// Progress, if set, is called as the compressed blobs of the layers
+	// to unpack are read: read bytes so far of total (the sum of their
+	// sizes in the manifest).
+	Progress func(read, total int64)
 }
 
 // Image is an installed image.
@@ -47,29 +53,67 @@ type Image struct {
 	Path   string   // its read-only subvolume
 }
 
-// Open returns the store in dir, creating its directories; dir must be on
-// btrfs.
-func Open(dir string) (*Store, error) {
+// storeDirs are the store's subdirectories. They, and a store directory
+// Open creates, are 0700: images hold set-id binaries and device nodes
+// that no other user may reach.
+var storeDirs = []string{"layers", "images", "roots"}
+
+// Open returns the store in dir, creating it and its directories as
+// needed; dir must be on btrfs.
+func Open(dir string) (*Store, error) { return open(dir, true) }
+
+// OpenExisting returns the store in dir and fails, creating nothing, when
+// dir does not exist or is not an image store (the verbs that only read
+// or remove use it).
+func OpenExisting(dir string) (*Store, error) { return open(dir, false) }
+
+func open(dir string, create bool) (*Store, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	var st unix.Statfs_t
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open image store: %w", err)
+	if create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open image store: %w", err)
+		}
 	}
+	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return nil, &os.PathError{Op: "open image store", Path: dir, Err: err}
 	}
 	if st.Type != unix.BTRFS_SUPER_MAGIC {
 		return nil, fmt.Errorf("open image store %s: not on btrfs (filesystem type %#x)", dir, st.Type)
 	}
-	for _, d := range []string{"layers", "images", "roots"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("open image store: %w", err)
+	for _, d := range storeDirs {
+		if err := privateDir(filepath.Join(dir, d), create); err != nil {
+			return nil, fmt.Errorf("open image store %s: %w", dir, err)
 		}
 	}
 	return &Store{Dir: dir}, nil
+}
+
+// privateDir makes sure the directory p exists (creating it when create
+// is set) with no access for group and others.
+func privateDir(p string, create bool) error {
+	if create {
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	fi, err := os.Lstat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("not an image store (no %s/ directory)", filepath.Base(p))
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("not an image store (%s is not a directory)", filepath.Base(p))
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return os.Chmod(p, fi.Mode().Perm()&0o700)
+	}
+	return nil
 }
 
 func digestName(d string) string { return strings.Replace(d, ":", "-", 1) }
@@ -103,7 +147,7 @@ func (s *Store) lock() (func(), error) {
 
 // cleanTemp deletes the .tmp-* entries of interrupted operations.
 func (s *Store) cleanTemp() error {
-	for _, sub := range []string{"", "layers", "images", "roots"} {
+	for _, sub := range append([]string{""}, storeDirs...) {
 		dir := filepath.Join(s.Dir, sub)
 		ents, err := os.ReadDir(dir)
 		if err != nil {
@@ -125,6 +169,16 @@ func removeSubvolOrDir(p string) error {
 		return btrfsioctl.DeleteRecursive(p)
 	}
 	return os.RemoveAll(p)
+}
+
+// commitRename renames the work subvolume tmp to its final name dst (in
+// the same directory) and fsyncs the directory, so the commit survives a
+// crash. The subvolume's content was synced before.
+func commitRename(tmp, dst string) error {
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 // tempPath returns a fresh work path in the store directory sub: a
@@ -231,8 +285,16 @@ func (s *Store) unpack(ctx context.Context, layers []v1.Layer, diffIDs []v1.Hash
 		start--
 	}
 	b := &budget{lim: lim}
+	if s.Progress != nil {
+		b.onRead = s.progressFunc(layers[start:])
+	}
 	for i := start; i < len(layers); i++ {
-		st, err := s.unpackLayer(ctx, layers[i], diffIDs[i], chain, i, b)
+		// A safe point: nothing of this install is visible yet.
+		err := ctx.Err()
+		var st Stats
+		if err == nil {
+			st, err = s.unpackLayer(ctx, layers[i], diffIDs[i], chain, i, b)
+		}
 		stats.add(st)
 		if err != nil {
 			// Nothing of a failed install stays: drop the layers it added.
@@ -247,6 +309,22 @@ func (s *Store) unpack(ctx context.Context, layers []v1.Layer, diffIDs []v1.Hash
 		}
 	}
 	return stats, nil
+}
+
+// progressFunc returns the budget's onRead callback reporting to
+// s.Progress against the total size of layers.
+func (s *Store) progressFunc(layers []v1.Layer) func(int) {
+	var total, read int64
+	for _, l := range layers {
+		if n, err := l.Size(); err == nil {
+			total += n
+		}
+	}
+	s.Progress(0, total)
+	return func(n int) {
+		read += int64(n)
+		s.Progress(read, total)
+	}
 }
 
 func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, chain []string, i int, b *budget) (st Stats, err error) {
@@ -264,7 +342,7 @@ func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, cha
 			btrfsioctl.DeleteRecursive(tmp)
 		}
 	}()
-	if st, err = applyLayer(ctx, tmp, l, diffID, b); err != nil {
+	if st, err = applyLayer(ctx, tmp, i == 0, l, diffID, b); err != nil {
 		return st, err
 	}
 	// Make the content durable before the rename makes it visible.
@@ -274,7 +352,7 @@ func (s *Store) unpackLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, cha
 	if err = btrfsioctl.SetReadOnly(tmp, true); err != nil {
 		return st, err
 	}
-	if err = os.Rename(tmp, s.layerPath(chain[i])); err != nil {
+	if err = commitRename(tmp, s.layerPath(chain[i])); err != nil {
 		return st, fmt.Errorf("commit layer %s: %w", chain[i], err)
 	}
 	return st, nil
@@ -292,7 +370,7 @@ func (s *Store) commitImage(digest string, chain []string) (err error) {
 		err = btrfsioctl.Snapshot(s.layerPath(chain[len(chain)-1]), tmp, true)
 	}
 	if err == nil {
-		err = os.Rename(tmp, s.imagePath(digest))
+		err = commitRename(tmp, s.imagePath(digest))
 	}
 	if err != nil {
 		btrfsioctl.DeleteRecursive(tmp)

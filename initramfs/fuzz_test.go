@@ -16,7 +16,7 @@ func FuzzReader(f *testing.F) {
 	a.AddFile("init", 0o755, []byte("#!/bin/sh\n"))
 	a.AddSymlink("bin/sh", "busybox")
 	a.AddCharDevice("dev/console", 0o600, 5, 1)
-	for _, c := range []Compression{None, Gzip, Zstd} {
+	for _, c := range []Compression{None, Gzip, Zstd, ZstdBest} {
 		var buf bytes.Buffer
 		if err := a.WriteTo(&buf, c); err != nil {
 			f.Fatal(err)

@@ -91,7 +91,7 @@ func TestWriteRead(t *testing.T) {
 		{"usr/lib/modules", cpio.TypeDir | 0o755, 0, 9, mt, "", [2]uint32{}, ""},
 		{"usr/lib/modules/x.ko", cpio.TypeReg | 0o644, 3, 10, mt, "", [2]uint32{}, "ELF"},
 	}
-	for _, c := range []Compression{None, Gzip, Zstd} {
+	for _, c := range []Compression{None, Gzip, Zstd, ZstdBest} {
 		var buf bytes.Buffer
 		if err := sampleArchive(t).WriteTo(&buf, c); err != nil {
 			t.Fatalf("WriteTo(%v): %v", c, err)
@@ -118,7 +118,7 @@ func TestDeterministic(t *testing.T) {
 		}
 		return a
 	}
-	for _, c := range []Compression{None, Gzip, Zstd} {
+	for _, c := range []Compression{None, Gzip, Zstd, ZstdBest} {
 		var b1, b2 bytes.Buffer
 		if err := build(false).WriteTo(&b1, c); err != nil {
 			t.Fatal(err)
@@ -251,7 +251,7 @@ func TestWriteFile(t *testing.T) {
 }
 
 func TestCompressionString(t *testing.T) {
-	for _, c := range []Compression{None, Gzip, Zstd} {
+	for _, c := range []Compression{None, Gzip, Zstd, ZstdBest} {
 		got, err := ParseCompression(c.String())
 		if err != nil || got != c {
 			t.Errorf("ParseCompression(%q) = %v, %v; want %v", c.String(), got, err, c)

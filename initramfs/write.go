@@ -22,14 +22,15 @@ type Compression int
 
 // Compressions the Debian kernel unpacks (CONFIG_RD_GZIP, CONFIG_RD_ZSTD).
 const (
-	None Compression = iota // plain newc
-	Gzip                    // gzip, default level
-	Zstd                    // zstd, default level, single-threaded (deterministic)
+	None     Compression = iota // plain newc
+	Gzip                        // gzip, default level
+	Zstd                        // zstd, default level, single-threaded (deterministic)
+	ZstdBest                    // zstd, best compression level (smaller, slower to write, as fast to unpack)
 )
 
-var compressionNames = []string{None: "none", Gzip: "gzip", Zstd: "zstd"}
+var compressionNames = []string{None: "none", Gzip: "gzip", Zstd: "zstd", ZstdBest: "zstd-best"}
 
-// String returns "none", "gzip" or "zstd".
+// String returns "none", "gzip", "zstd" or "zstd-best".
 func (c Compression) String() string {
 	if c < 0 || int(c) >= len(compressionNames) {
 		return "Compression(" + strconv.Itoa(int(c)) + ")"
@@ -42,7 +43,7 @@ func ParseCompression(s string) (Compression, error) {
 	if i := slices.Index(compressionNames, s); i >= 0 {
 		return Compression(i), nil
 	}
-	return 0, fmt.Errorf("parse compression %q: want none, gzip or zstd", s)
+	return 0, fmt.Errorf("parse compression %q: want none, gzip, zstd or zstd-best", s)
 }
 
 // mtime returns the entries' modification time in seconds.
@@ -108,6 +109,8 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 		return gzip.NewWriter(w), nil
 	case Zstd:
 		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+	case ZstdBest:
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 	}
 	return nil, fmt.Errorf("unknown compression %v", c)
 }

@@ -21,6 +21,9 @@ type ActivateOptions struct {
 // iv_tweak as IV offset, the segment offset in 512-byte sectors, and
 // sector_size when not 512; IVs count 512-byte sectors).
 func (h *Header) CryptTarget(dev string, size uint64, vk []byte) (dm.Crypt, error) {
+	if err := h.Unsupported(); err != nil {
+		return dm.Crypt{}, fmt.Errorf("crypt target: %w", err)
+	}
 	s := h.Meta.Segments["0"]
 	if s == nil {
 		return dm.Crypt{}, fmt.Errorf("crypt target: no segment 0")

@@ -1,28 +1,11 @@
 package luks2
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
 	"hash"
 	"io"
 )
-
-// hashByName returns the hash functions LUKS2 names in af.hash, kdf.hash
-// and digest hash.
-func hashByName(name string) (func() hash.Hash, error) {
-	switch name {
-	case "sha1":
-		return sha1.New, nil
-	case "sha256":
-		return sha256.New, nil
-	case "sha512":
-		return sha512.New, nil
-	}
-	return nil, fmt.Errorf("unsupported hash %q", name)
-}
 
 // diffuse implements the LUKS1 specification's diffusion function H on buf
 // in place: buf is cut into digest-sized blocks, and block i becomes

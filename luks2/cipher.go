@@ -20,22 +20,24 @@ type cipherSpec struct {
 	iv   string // "plain", "plain64" or "essiv:sha256"
 }
 
+// Ciphers lists the dm-crypt cipher specifications this package can
+// encrypt keyslots with, and create volumes with.
+var Ciphers = []string{"aes-xts-plain64", "aes-xts-plain", "aes-cbc-plain64", "aes-cbc-plain", "aes-cbc-essiv:sha256"}
+
 // parseCipher parses the cipher specs this package can encrypt keyslots
-// with: aes-xts-plain64, aes-xts-plain, aes-cbc-plain64, aes-cbc-plain and
-// aes-cbc-essiv:sha256.
+// with (Ciphers).
 func parseCipher(s string) (cipherSpec, error) {
 	parts := strings.SplitN(s, "-", 3)
-	if len(parts) != 3 || parts[0] != "aes" {
-		return cipherSpec{}, fmt.Errorf("unsupported cipher %q (want aes-MODE-IV)", s)
+	if len(parts) == 3 && parts[0] == "aes" {
+		c := cipherSpec{mode: parts[1], iv: parts[2]}
+		switch {
+		case c.mode == "xts" && (c.iv == "plain64" || c.iv == "plain"):
+			return c, nil
+		case c.mode == "cbc" && (c.iv == "plain64" || c.iv == "plain" || c.iv == "essiv:sha256"):
+			return c, nil
+		}
 	}
-	c := cipherSpec{mode: parts[1], iv: parts[2]}
-	switch {
-	case c.mode == "xts" && (c.iv == "plain64" || c.iv == "plain"):
-	case c.mode == "cbc" && (c.iv == "plain64" || c.iv == "plain" || c.iv == "essiv:sha256"):
-	default:
-		return cipherSpec{}, fmt.Errorf("unsupported cipher %q", s)
-	}
-	return c, nil
+	return cipherSpec{}, fmt.Errorf("cipher %q: %w (supported: %s)", s, ErrUnsupported, strings.Join(Ciphers, ", "))
 }
 
 // checkKeySize reports whether n bytes is a valid key size for c.

@@ -1,6 +1,7 @@
 package luks2
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ type KeyslotOptions struct {
 	PBKDF    PBKDF     // key derivation
 	Priority *int      // nil: normal
 	Rand     io.Reader // randomness, crypto/rand when nil
+	Progress Progress  // PBKDF calibration and derivation; may be nil
 }
 
 // freeID returns the lowest unused id in m.
@@ -51,19 +53,19 @@ func (h *Header) allocArea(size uint64) (uint64, error) {
 	return pos, nil
 }
 
-// segmentCipher returns segment 0's cipher and the volume key size.
-func (h *Header) segmentCipher() (string, error) {
-	s := h.Meta.Segments["0"]
-	if s == nil {
-		return "", fmt.Errorf("no segment 0")
-	}
-	return s.Encryption, nil
-}
-
 // AddKey adds a keyslot for pass that stores vk (the volume key), writing
 // its material into a free area before the header that refers to it. It
 // returns the keyslot id.
 func (h *Header) AddKey(d Device, vk []byte, pass []byte, o KeyslotOptions) (int, error) {
+	return h.AddKeyContext(context.Background(), d, vk, pass, o)
+}
+
+// AddKeyContext is AddKey that stops before writing anything when ctx is
+// cancelled during the PBKDF calibration or derivation.
+func (h *Header) AddKeyContext(ctx context.Context, d Device, vk []byte, pass []byte, o KeyslotOptions) (int, error) {
+	if err := h.checkWritable(); err != nil {
+		return -1, fmt.Errorf("add key: %w", err)
+	}
 	if err := h.VerifyVolumeKey(vk); err != nil {
 		return -1, fmt.Errorf("add key: %w", err)
 	}
@@ -78,7 +80,7 @@ func (h *Header) AddKey(d Device, vk []byte, pass []byte, o KeyslotOptions) (int
 		return -1, fmt.Errorf("add key: keyslot %d is in use or out of range", id)
 	}
 	sid := strconv.Itoa(id)
-	k, err := h.writeKeyslot(d, vk, pass, o)
+	k, err := h.writeKeyslot(ctx, d, vk, pass, o)
 	if err != nil {
 		return -1, fmt.Errorf("add key to keyslot %d: %w", id, err)
 	}
@@ -95,57 +97,84 @@ func (h *Header) AddKey(d Device, vk []byte, pass []byte, o KeyslotOptions) (int
 	return id, nil
 }
 
-// writeKeyslot derives an area key for pass, AF-splits and encrypts vk
-// and writes it to a free area (one not referenced by any keyslot
-// while the header is unchanged), returning the keyslot object.
-func (h *Header) writeKeyslot(d Device, vk, pass []byte, o KeyslotOptions) (*Keyslot, error) {
-	enc, err := h.segmentCipher()
+// writeKeyslot builds a keyslot for pass storing vk (newKeyslot) and
+// writes its material to a free area, one that no keyslot references
+// while the header is unchanged, then syncs.
+func (h *Header) writeKeyslot(ctx context.Context, d Device, vk, pass []byte, o KeyslotOptions) (*Keyslot, error) {
+	k, material, err := h.newKeyslot(ctx, vk, pass, o)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := parseCipher(enc)
-	if err != nil {
+	defer material.Destroy()
+	if err := h.writeArea(d, k, material); err != nil {
 		return nil, err
 	}
-	areaKeySize := len(vk)
-	if spec.checkKeySize(areaKeySize) != nil {
-		areaKeySize = 64
-		spec, enc = cipherSpec{"xts", "plain64"}, "aes-xts-plain64"
+	return k, nil
+}
+
+// writeArea writes a keyslot's encrypted material and syncs.
+func (h *Header) writeArea(d Device, k *Keyslot, material *Secret) error {
+	if err := checkRegion(d, "keyslot area", uint64(k.Area.Offset), uint64(k.Area.Size)); err != nil {
+		return err
 	}
-	kdf, err := o.PBKDF.kdfFor(areaKeySize)
+	if _, err := d.WriteAt(material.Bytes(), int64(k.Area.Offset)); err != nil {
+		return fmt.Errorf("write keyslot area at %d: %w", k.Area.Offset, err)
+	}
+	return syncDev(d)
+}
+
+// newKeyslot computes a keyslot for pass storing vk entirely in memory:
+// it calibrates the PBKDF, derives the area key, AF-splits vk (4000
+// stripes, with the PBKDF's hash like cryptsetup) and encrypts the split material with the segment
+// cipher (aes-xts-plain64 when this package cannot use the segment's),
+// placed in the first free area. Nothing is written; a cancelled ctx stops
+// it with nothing to undo.
+func (h *Header) newKeyslot(ctx context.Context, vk, pass []byte, o KeyslotOptions) (*Keyslot, *Secret, error) {
+	enc, areaKeySize := h.areaCipher(len(vk))
+	kdf, err := o.PBKDF.kdfFor(ctx, areaKeySize, o.Progress)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kdf.Salt = make([]byte, 32)
 	if err := randomBytes(o.Rand, kdf.Salt); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	const stripes = 4000
 	size := (afSize(len(vk), stripes) + 4095) &^ 4095
 	off, err := h.allocArea(size)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	k := &Keyslot{Type: "luks2", KeySize: len(vk), AF: AF{"luks1", stripes, "sha256"},
+	afHash := o.PBKDF.hash()
+	k := &Keyslot{Type: "luks2", KeySize: len(vk), AF: AF{"luks1", stripes, afHash},
 		Area: Area{"raw", U64(off), U64(size), enc, areaKeySize}, KDF: kdf, Priority: o.Priority}
-	areaKey, err := derive(&k.KDF, pass, areaKeySize)
+	areaKey, err := derive(ctx, &k.KDF, pass, areaKeySize, o.Progress)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer areaKey.Destroy()
 	split := NewSecret(int(size))
-	defer split.Destroy()
-	if err := afSplit(split.Bytes(), vk, stripes, "sha256", randReader(o.Rand)); err != nil {
-		return nil, err
+	if err := afSplit(split.Bytes(), vk, stripes, afHash, randReader(o.Rand)); err != nil {
+		split.Destroy()
+		return nil, nil, err
 	}
-	n := afSize(len(vk), stripes)
-	if err := cryptArea(k, areaKey.Bytes(), split.Bytes()[:n], true); err != nil {
-		return nil, err
+	if err := cryptArea(k, areaKey.Bytes(), split.Bytes()[:afSize(len(vk), stripes)], true); err != nil {
+		split.Destroy()
+		return nil, nil, err
 	}
-	if _, err := d.WriteAt(split.Bytes(), int64(off)); err != nil {
-		return nil, fmt.Errorf("write keyslot area at %d: %w", off, err)
+	return k, split, nil
+}
+
+// areaCipher picks the keyslot area cipher for a volume key of n bytes:
+// the segment cipher (as cryptsetup does) when this package implements it
+// with an n-byte key, else aes-xts-plain64 with a 512-bit key.
+func (h *Header) areaCipher(n int) (string, int) {
+	if s := h.Meta.Segments["0"]; s != nil {
+		if spec, err := parseCipher(s.Encryption); err == nil && spec.checkKeySize(n) == nil {
+			return s.Encryption, n
+		}
 	}
-	return k, syncDev(d)
+	return "aes-xts-plain64", 64
 }
 
 // commit writes next as the new metadata (both copies) and adopts it.
@@ -159,15 +188,43 @@ func (h *Header) commit(d Device, next *Metadata) error {
 	return nil
 }
 
-// KillSlot removes keyslot id from the header (and from digests and
-// tokens), then overwrites its area with random bytes.
+// KillSlot removes keyslot id in cryptsetup's order: the new metadata
+// (without the keyslot, and without it in digests and tokens) is built and
+// checked, the keyslot's area is overwritten with random bytes and synced,
+// and only then are the headers written. A crash in between leaves a
+// header naming a keyslot whose material is gone, never key material that
+// no header mentions.
 func (h *Header) KillSlot(d Device, id int) error {
 	sid := strconv.Itoa(id)
 	k := h.Meta.Keyslots[sid]
 	if k == nil {
 		return fmt.Errorf("kill keyslot %d: no such keyslot", id)
 	}
-	next := h.Meta.clone()
+	if err := h.checkWritable(); err != nil {
+		return fmt.Errorf("kill keyslot %d: %w", id, err)
+	}
+	next, err := h.Meta.withoutKeyslot(sid)
+	if err != nil {
+		return fmt.Errorf("kill keyslot %d: %w", id, err)
+	}
+	trial := *h
+	trial.Meta = next
+	if _, err := trial.encodeBoth(); err != nil {
+		return fmt.Errorf("kill keyslot %d: %w", id, err)
+	}
+	if err := wipeArea(d, k); err != nil {
+		return fmt.Errorf("kill keyslot %d: %w", id, err)
+	}
+	if err := h.commit(d, next); err != nil {
+		return fmt.Errorf("kill keyslot %d: %w", id, err)
+	}
+	return nil
+}
+
+// withoutKeyslot returns a copy of m without keyslot sid, in digests and
+// tokens too.
+func (m *Metadata) withoutKeyslot(sid string) (*Metadata, error) {
+	next := m.clone()
 	delete(next.Keyslots, sid)
 	for _, dg := range next.Digests {
 		dg.Keyslots = slices.DeleteFunc(dg.Keyslots, func(s string) bool { return s == sid })
@@ -175,19 +232,22 @@ func (h *Header) KillSlot(d Device, id int) error {
 	for tid, raw := range next.Tokens {
 		t, err := dropTokenKeyslot(raw, sid)
 		if err != nil {
-			return fmt.Errorf("kill keyslot %d: token %s: %w", id, tid, err)
+			return nil, fmt.Errorf("token %s: %w", tid, err)
 		}
 		next.Tokens[tid] = t
 	}
-	if err := h.commit(d, next); err != nil {
-		return fmt.Errorf("kill keyslot %d: %w", id, err)
+	return next, nil
+}
+
+// wipeArea overwrites a keyslot's area with random bytes (in bounded
+// chunks) and syncs.
+func wipeArea(d Device, k *Keyslot) error {
+	off, n := uint64(k.Area.Offset), uint64(k.Area.Size)
+	if err := checkRegion(d, "keyslot area", off, n); err != nil {
+		return err
 	}
-	wipe := make([]byte, k.Area.Size)
-	if err := randomBytes(nil, wipe); err != nil {
-		return fmt.Errorf("kill keyslot %d: %w", id, err)
-	}
-	if _, err := d.WriteAt(wipe, int64(k.Area.Offset)); err != nil {
-		return fmt.Errorf("kill keyslot %d: wipe area: %w", id, err)
+	if err := fillRegion(d, off, n, true); err != nil {
+		return fmt.Errorf("wipe keyslot area: %w", err)
 	}
 	return syncDev(d)
 }
@@ -209,103 +269,4 @@ func dropTokenKeyslot(raw json.RawMessage, sid string) (json.RawMessage, error) 
 	ks = slices.DeleteFunc(ks, func(s string) bool { return s == sid })
 	obj["keyslots"], _ = json.Marshal(ks)
 	return json.Marshal(obj)
-}
-
-// RemoveKey kills the keyslot the passphrase opens.
-func (h *Header) RemoveKey(d Device, pass []byte) (int, error) {
-	vk, id, err := h.Unlock(d, pass)
-	if err != nil {
-		return -1, fmt.Errorf("remove key: %w", err)
-	}
-	vk.Destroy()
-	return id, h.KillSlot(d, id)
-}
-
-// ChangeKey replaces the passphrase of the keyslot that old opens: the new
-// material goes to a free area, the header then points the same keyslot id
-// at it, and only then is the old area wiped.
-func (h *Header) ChangeKey(d Device, old, pass []byte, o KeyslotOptions) (int, error) {
-	vk, id, err := h.Unlock(d, old)
-	if err != nil {
-		return -1, fmt.Errorf("change key: %w", err)
-	}
-	defer vk.Destroy()
-	sid := strconv.Itoa(id)
-	prev := h.Meta.Keyslots[sid]
-	if o.Priority == nil {
-		o.Priority = prev.Priority
-	}
-	k, err := h.writeKeyslot(d, vk.Bytes(), pass, o)
-	if err != nil {
-		return -1, fmt.Errorf("change key of keyslot %d: %w", id, err)
-	}
-	next := h.Meta.clone()
-	next.Keyslots[sid] = k
-	if err := h.commit(d, next); err != nil {
-		return -1, fmt.Errorf("change key of keyslot %d: %w", id, err)
-	}
-	wipe := make([]byte, prev.Area.Size)
-	if err := randomBytes(nil, wipe); err == nil {
-		_, err = d.WriteAt(wipe, int64(prev.Area.Offset))
-	}
-	return id, err
-}
-
-// AddToken stores a raw token object (it must have a string "type" and a
-// "keyslots" array of existing keyslot ids) under id, or under the lowest
-// free id when id < 0, and returns the id.
-func (h *Header) AddToken(d Device, id int, raw json.RawMessage) (int, error) {
-	if id < 0 {
-		var err error
-		if id, err = freeID(h.Meta.Tokens); err != nil {
-			return -1, fmt.Errorf("add token: %w", err)
-		}
-	}
-	sid := strconv.Itoa(id)
-	if id > maxID {
-		return -1, fmt.Errorf("add token %d: id above %d", id, maxID)
-	}
-	if _, used := h.Meta.Tokens[sid]; used {
-		return -1, fmt.Errorf("add token %d: id in use", id)
-	}
-	if !json.Valid(raw) {
-		return -1, fmt.Errorf("add token %d: invalid json", id)
-	}
-	next := h.Meta.clone()
-	if next.Tokens == nil {
-		next.Tokens = map[string]json.RawMessage{}
-	}
-	next.Tokens[sid] = raw
-	if _, err := next.parseToken(sid, raw); err != nil {
-		return -1, fmt.Errorf("add token: %w", err)
-	}
-	if err := h.commit(d, next); err != nil {
-		return -1, fmt.Errorf("add token %d: %w", id, err)
-	}
-	return id, nil
-}
-
-// RemoveToken deletes token id.
-func (h *Header) RemoveToken(d Device, id int) error {
-	sid := strconv.Itoa(id)
-	if _, ok := h.Meta.Tokens[sid]; !ok {
-		return fmt.Errorf("remove token %d: no such token", id)
-	}
-	next := h.Meta.clone()
-	delete(next.Tokens, sid)
-	if err := h.commit(d, next); err != nil {
-		return fmt.Errorf("remove token %d: %w", id, err)
-	}
-	return nil
-}
-
-// Tokens returns the token ids in numeric order with their parsed common
-// fields.
-func (h *Header) Tokens() ([]string, []*Token) {
-	ids := sortedIDs(h.Meta.Tokens)
-	toks := make([]*Token, len(ids))
-	for i, id := range ids {
-		toks[i], _ = h.Meta.parseToken(id, h.Meta.Tokens[id])
-	}
-	return ids, toks
 }

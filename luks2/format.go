@@ -1,12 +1,14 @@
 package luks2
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
+
+	"initos/internal/atomicfile"
 )
 
 // DefaultDataOffset is cryptsetup's default data offset: 16 MiB.
@@ -33,6 +35,7 @@ type FormatOptions struct {
 	Detached  bool
 	VolumeKey []byte    // use this volume key instead of a random one
 	Rand      io.Reader // randomness, crypto/rand when nil
+	Progress  Progress  // PBKDF calibration and derivation; may be nil
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -73,7 +76,7 @@ func (o *FormatOptions) resolve() error {
 	if !ValidMetadataSize(o.MetadataSize) {
 		return fmt.Errorf("metadata size %d is not a power of two in 16 KiB..4 MiB", o.MetadataSize)
 	}
-	if err := o.PBKDF.check(); err != nil {
+	if _, err := o.PBKDF.resolve(); err != nil {
 		return fmt.Errorf("keyslot 0: %w", err)
 	}
 	return o.resolveLayout()
@@ -94,10 +97,10 @@ func (o *FormatOptions) resolveLayout() error {
 		if end < 2*o.MetadataSize+1<<20 {
 			return fmt.Errorf("data offset %d leaves no room for keyslots after two %d-byte headers", end, o.MetadataSize)
 		}
-		o.KeyslotsSize = end - 2*o.MetadataSize
+		o.KeyslotsSize = min(end-2*o.MetadataSize, MaxKeyslotsSize) &^ 4095
 	}
-	if o.KeyslotsSize%4096 != 0 || o.KeyslotsSize > 1<<30 {
-		return fmt.Errorf("keyslots size %d is not a multiple of 4096 up to 1 GiB", o.KeyslotsSize)
+	if o.KeyslotsSize%4096 != 0 || o.KeyslotsSize > MaxKeyslotsSize {
+		return fmt.Errorf("keyslots size %d is not a multiple of 4096 up to 128 MiB", o.KeyslotsSize)
 	}
 	if !o.Detached && 2*o.MetadataSize+o.KeyslotsSize > o.DataOffset {
 		return fmt.Errorf("headers and keyslots (%d bytes) overlap the data offset %d", 2*o.MetadataSize+o.KeyslotsSize, o.DataOffset)
@@ -119,37 +122,92 @@ func newUUID(r io.Reader) (string, error) {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:]), nil
 }
 
-// Format writes a new LUKS2 header with one keyslot (id 0) for pass to
-// d, in this order: the header region is zeroed, the keyslot material
-// written, then the secondary and finally the primary header.
+// Format writes a new LUKS2 volume with one keyslot (id 0) for pass to d.
 func Format(d Device, pass []byte, o FormatOptions) (*Header, error) {
+	return FormatContext(context.Background(), d, pass, o)
+}
+
+// FormatContext writes a new LUKS2 volume with one keyslot (id 0) for pass
+// to d. Everything is computed in memory first: the options are checked,
+// the PBKDF calibrated, the volume key, its digest and the keyslot material
+// derived. Only then, when ctx was not cancelled and nothing failed, is d
+// written, in this order: the keyslots area (the new keyslot's material,
+// zeros around it and over any older secondary header location), then the
+// secondary header, then the primary one, each copy whole, with a sync
+// after each step. An error or a kill before that point (a signal, the OOM
+// killer during argon2) leaves whatever volume d held intact.
+func FormatContext(ctx context.Context, d Device, pass []byte, o FormatOptions) (*Header, error) {
 	if err := o.resolve(); err != nil {
 		return nil, fmt.Errorf("format luks2: %w", err)
 	}
-	h, vk, err := newHeader(&o)
+	if err := checkRegion(d, "header region", 0, 2*o.MetadataSize+o.KeyslotsSize); err != nil {
+		return nil, fmt.Errorf("format luks2: %w", err)
+	}
+	h, vk, err := newHeader(ctx, &o)
 	if err != nil {
 		return nil, fmt.Errorf("format luks2: %w", err)
 	}
 	defer vk.Destroy()
-	if err := zeroRegion(d, 2*o.MetadataSize+o.KeyslotsSize); err != nil {
-		return nil, fmt.Errorf("format luks2: %w", err)
-	}
 	zero := 0
-	k, err := h.writeKeyslot(d, vk.Bytes(), pass, KeyslotOptions{ID: &zero, PBKDF: o.PBKDF, Rand: o.Rand})
+	k, material, err := h.newKeyslot(ctx, vk.Bytes(), pass, KeyslotOptions{ID: &zero, PBKDF: o.PBKDF, Rand: o.Rand, Progress: o.Progress})
 	if err != nil {
 		return nil, fmt.Errorf("format luks2: keyslot 0: %w", err)
 	}
+	defer material.Destroy()
 	h.Meta.Keyslots["0"] = k
 	h.Meta.Digests["0"].Keyslots = []string{"0"}
-	if err := h.Write(d); err != nil {
+	copies, err := h.encodeBoth()
+	if err != nil {
 		return nil, fmt.Errorf("format luks2: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("format luks2: %w", err)
+	}
+	if err := writeNewVolume(d, h, &o, material, copies); err != nil {
+		return nil, fmt.Errorf("format luks2: %w", err)
+	}
+	h.Binary.SeqID++
 	return h, nil
+}
+
+// writeNewVolume writes a formatted volume computed by FormatContext:
+// keyslots area (zeroed, with keyslot 0's material) and stale secondary
+// header locations, then the secondary and the primary header copies.
+func writeNewVolume(d Device, h *Header, o *FormatOptions, material *Secret, copies [2][]byte) error {
+	size := o.MetadataSize
+	if err := fillRegion(d, 2*size, wipeEnd(d, o)-2*size, false); err != nil {
+		return err
+	}
+	if err := h.writeArea(d, h.Meta.Keyslots["0"], material); err != nil {
+		return err
+	}
+	for i, off := range []uint64{size, 0} {
+		if _, err := d.WriteAt(copies[i], int64(off)); err != nil {
+			return fmt.Errorf("write header at %d: %w", off, err)
+		}
+		if err := syncDev(d); err != nil {
+			return fmt.Errorf("write header at %d: %w", off, err)
+		}
+	}
+	return nil
+}
+
+// wipeEnd is where the zeroed region after the two new header copies
+// ends: the keyslots area, extended over every location an older header's
+// secondary copy may have (up to 4 MiB + 4 KiB) as long as that stays
+// below the data (or, for a detached header, within the file).
+func wipeEnd(d Device, o *FormatOptions) uint64 {
+	end := 2*o.MetadataSize + o.KeyslotsSize
+	limit := o.DataOffset
+	if o.Detached {
+		limit, _ = deviceSize(d)
+	}
+	return max(end, min(limit, MaxMetadataSize+BinaryHeaderSize))
 }
 
 // newHeader builds the binary header, segment, digest and config of a
 // new volume, and its volume key.
-func newHeader(o *FormatOptions) (*Header, *Secret, error) {
+func newHeader(ctx context.Context, o *FormatOptions) (*Header, *Secret, error) {
 	h := &Header{}
 	b := &h.Binary
 	b.Version, b.HeaderSize = version2, o.MetadataSize
@@ -179,7 +237,7 @@ func newHeader(o *FormatOptions) (*Header, *Secret, error) {
 		vk.Destroy()
 		return nil, nil, err
 	}
-	dg, err := newDigest(vk.Bytes(), o)
+	dg, err := newDigest(ctx, vk.Bytes(), o)
 	if err != nil {
 		vk.Destroy()
 		return nil, nil, err
@@ -195,24 +253,32 @@ func newHeader(o *FormatOptions) (*Header, *Secret, error) {
 	return h, vk, nil
 }
 
-// newDigest computes the pbkdf2-sha256 digest of the volume key: 1000
-// iterations with forced PBKDF iterations, else benchmarked for 1/16 of
+// newDigest computes the pbkdf2 digest of the volume key (with the
+// PBKDF's hash, sha256 by default, as long as the hash's output, like
+// cryptsetup): 1000
+// iterations with forced PBKDF iterations, else calibrated for 1/16 of
 // the iteration time (cryptsetup's 125 ms of 2 s).
-func newDigest(vk []byte, o *FormatOptions) (*Digest, error) {
+func newDigest(ctx context.Context, vk []byte, o *FormatOptions) (*Digest, error) {
+	hash := o.PBKDF.hash()
+	newHash, err := hashByName(hash)
+	if err != nil {
+		return nil, err
+	}
+	n := newHash().Size()
 	iter := MinPBKDF2Iterations
 	if o.PBKDF.Iterations == 0 {
-		n, err := benchPBKDF2("sha256", 32, o.PBKDF.iterTime()/16)
+		it, err := calibratePBKDF2(ctx, hash, n, o.PBKDF.iterTime()/16, o.Progress)
 		if err != nil {
 			return nil, err
 		}
-		iter = max(iter, n)
+		iter = max(iter, it)
 	}
-	dg := &Digest{Type: "pbkdf2", Keyslots: []string{}, Segments: []string{"0"}, Hash: "sha256", Iterations: iter, Salt: make([]byte, 32)}
+	dg := &Digest{Type: "pbkdf2", Keyslots: []string{}, Segments: []string{"0"}, Hash: hash, Iterations: iter, Salt: make([]byte, 32)}
 	if err := randomBytes(o.Rand, dg.Salt); err != nil {
 		return nil, err
 	}
-	k := KDF{Type: "pbkdf2", Hash: "sha256", Iterations: iter, Salt: dg.Salt}
-	sum, err := derive(&k, vk, 32)
+	k := KDF{Type: "pbkdf2", Hash: hash, Iterations: iter, Salt: dg.Salt}
+	sum, err := derive(ctx, &k, vk, n, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -221,57 +287,61 @@ func newDigest(vk []byte, o *FormatOptions) (*Digest, error) {
 	return dg, nil
 }
 
-// zeroRegion overwrites the first n bytes of d with zeros.
-func zeroRegion(d Device, n uint64) error {
-	buf := make([]byte, 1<<20)
-	for off := uint64(0); off < n; off += uint64(len(buf)) {
-		chunk := buf[:min(uint64(len(buf)), n-off)]
-		if _, err := d.WriteAt(chunk, int64(off)); err != nil {
-			return fmt.Errorf("wipe header region at %d: %w", off, err)
-		}
-	}
-	return nil
+// FormatFile formats the device or image at path (see FormatContext).
+func FormatFile(path string, size int64, pass []byte, o FormatOptions) (*Header, error) {
+	return FormatFileContext(context.Background(), path, size, pass, o)
 }
 
-// FormatFile formats the device or image at path. If path does not exist
-// (a new detached header or image), the volume is built in a temp file
-// beside it and renamed into place, so a failure leaves nothing behind;
-// size is then the new file's size (0: just the header region).
-func FormatFile(path string, size int64, pass []byte, o FormatOptions) (*Header, error) {
+// FormatFileContext formats the device or image at path. An existing path
+// is opened exclusively (OpenExclusive: not while mounted, mapped or
+// backing a loop device) and must be large enough. If path does not exist
+// (a new detached header or image), the volume is built in a temporary
+// file (package atomicfile, mode 0600) renamed into place, so a failure
+// leaves nothing behind; size is then the new file's size (at least the
+// header region).
+func FormatFileContext(ctx context.Context, path string, size int64, pass []byte, o FormatOptions) (*Header, error) {
 	if _, err := os.Stat(path); err == nil {
-		f, err := openFile(path, true)
+		f, err := OpenExclusive(path)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("format: %w", err)
 		}
 		defer f.Close()
-		if err := checkDeviceSize(f, &o); err != nil {
-			return nil, fmt.Errorf("format %s: %w", path, err)
-		}
-		return Format(f, pass, o)
+		return FormatDevice(ctx, f, pass, o)
 	}
 	if !o.Detached && size == 0 {
 		return nil, fmt.Errorf("format %s: no such device (only a detached header or a sized image may be created)", path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".luks2-*")
+	r := o
+	if err := r.resolve(); err != nil {
+		return nil, fmt.Errorf("format %s: %w", path, err)
+	}
+	f, err := atomicfile.Create(path, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("format: %w", err)
+	}
+	defer f.Abort()
+	if err := f.Truncate(max(size, int64(2*r.MetadataSize+r.KeyslotsSize))); err != nil {
+		return nil, fmt.Errorf("format %s: %w", path, err)
+	}
+	h, err := FormatContext(ctx, f.File, pass, o)
 	if err != nil {
 		return nil, fmt.Errorf("format %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if size > 0 {
-		if err := tmp.Truncate(size); err != nil {
-			return nil, fmt.Errorf("format %s: %w", path, err)
-		}
+	if err := f.Commit(); err != nil {
+		return nil, fmt.Errorf("format: %w", err)
 	}
-	h, err := Format(tmp, pass, o)
+	return h, nil
+}
+
+// FormatDevice formats an open device or image (see FormatContext) after
+// checking that it is larger than the data offset (unless detached).
+func FormatDevice(ctx context.Context, f *os.File, pass []byte, o FormatOptions) (*Header, error) {
+	if err := checkDeviceSize(f, &o); err != nil {
+		return nil, fmt.Errorf("format %s: %w", f.Name(), err)
+	}
+	h, err := FormatContext(ctx, f, pass, o)
 	if err != nil {
-		return nil, fmt.Errorf("format %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("format %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, fmt.Errorf("format %s: %w", path, err)
+		return nil, fmt.Errorf("format %s: %w", f.Name(), err)
 	}
 	return h, nil
 }

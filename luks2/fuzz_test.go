@@ -3,6 +3,7 @@ package luks2
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -71,8 +72,8 @@ func checkReparse(t *testing.T, b []byte) {
 	}
 	dev := &memDevice{b: make([]byte, 2*h.MetadataSize())}
 	if err := h.Write(dev); err != nil {
-		if strings.Contains(err.Error(), "do not fit") {
-			return // our encoding of a nearly full JSON area may be longer
+		if strings.Contains(err.Error(), "do not fit") || errors.Is(err, ErrUnsupported) {
+			return // our encoding of a nearly full JSON area may be longer; unsupported features are not rewritten
 		}
 		t.Fatalf("Write(parsed header) = %v", err)
 	}

@@ -1,13 +1,14 @@
 package luks2
 
 import (
+	"context"
 	"crypto/pbkdf2"
 	"errors"
 	"fmt"
 	"runtime"
 	"time"
 
-	"golang.org/x/crypto/argon2"
+	"initos/luks2/internal/argon2"
 )
 
 // PBKDF limits. Argon2 parameters from an untrusted header are checked
@@ -16,105 +17,136 @@ const (
 	// MaxArgon2Memory is the largest argon2 memory cost accepted, in KiB
 	// (4 GiB, cryptsetup's maximum).
 	MaxArgon2Memory = 4 << 20
+	// MinArgon2Memory is cryptsetup's smallest argon2 memory cost in KiB
+	// (and at least 8 KiB per lane).
+	MinArgon2Memory = 32
 	// MaxArgon2Parallel is the largest argon2 lane count accepted.
 	MaxArgon2Parallel = 16
 	// MaxArgon2Time is the largest argon2 time cost accepted.
 	MaxArgon2Time = 1 << 20
 	// MinPBKDF2Iterations is cryptsetup's minimum pbkdf2 iteration count.
 	MinPBKDF2Iterations = 1000
-	defaultIterTime     = 2 * time.Second
-	defaultArgon2Memory = 1 << 20 // KiB
+	// DefaultIterTime is cryptsetup's default PBKDF target time (--iter-time).
+	DefaultIterTime = 2 * time.Second
+	// DefaultArgon2Memory is cryptsetup's default argon2 memory cost in KiB
+	// (1 GiB), lowered to half the RAM on smaller machines.
+	DefaultArgon2Memory = 1 << 20
 	minArgon2Time       = 4
+	defaultArgon2Lanes  = 4
 )
-
-// prefaultMin is the argon2 memory size from which prefaultArgon2 pays off.
-const prefaultMin = 64 << 20
-
-// prefaultSlack is the extra size of the prefaulted range.
-const prefaultSlack = 16 << 20
-
-// prefaultEnabled switches prefaultArgon2 (off only in its benchmark).
-var prefaultEnabled = true
 
 // ErrKDFLimit is returned for PBKDF parameters beyond this package's limits
 // (or the machine's RAM); it is checked before allocating.
 var ErrKDFLimit = errors.New("pbkdf parameters beyond limits")
 
+// Progress is called during long work: stage names the step ("calibrate"
+// while the PBKDF costs are benchmarked, "derive" while the keyslot key
+// is derived), done counts units of total (argon2 blocks), and total < 0
+// means the length is unknown.
+type Progress func(stage string, done, total int64)
+
+func (p Progress) report(stage string, done, total int64) {
+	if p != nil {
+		p(stage, done, total)
+	}
+}
+
 // PBKDF selects a keyslot's key derivation, with cryptsetup's parameters.
-// The zero value means cryptsetup's defaults: argon2id, 1 GiB (at most half
-// the RAM), up to 4 lanes, the time cost benchmarked for 2 s.
+// The zero value means cryptsetup's defaults: argon2id with min(4, CPUs)
+// lanes, calibrated so that unlocking takes IterTime (2 s), using at most
+// 1 GiB (at most half the RAM).
 type PBKDF struct {
-	Type       string        // "argon2id" (default), "argon2i" or "pbkdf2"
-	Hash       string        // pbkdf2 hash, default "sha256"
-	Memory     int           // argon2 memory cost in KiB (--pbkdf-memory)
-	Parallel   int           // argon2 lanes (--pbkdf-parallel)
-	Iterations int           // forced argon2 time cost or pbkdf2 iterations (--pbkdf-force-iterations)
-	IterTime   time.Duration // benchmark target when Iterations is 0 (--iter-time), default 2 s
+	Type     string // "argon2id" (default), "argon2i" or "pbkdf2"
+	Hash     string // pbkdf2, anti-forensic splitter and digest hash (--hash), default "sha256"
+	Memory   int    // argon2 memory cost in KiB (--pbkdf-memory); with calibration the maximum
+	Parallel int    // argon2 lanes (--pbkdf-parallel)
+	// Iterations forces the argon2 time cost or the pbkdf2 iterations
+	// (--pbkdf-force-iterations): no calibration, Memory is used as is.
+	Iterations int
+	// IterTime is the calibration target when Iterations is 0
+	// (--iter-time), default 2 s.
+	IterTime time.Duration
 }
 
-// kdfFor resolves p into the keyslot KDF (without salt), benchmarking the
-// time cost when no iteration count is forced.
-func (p PBKDF) kdfFor(keyLen int) (KDF, error) {
-	k := KDF{Type: p.Type}
-	if k.Type == "" {
-		k.Type = "argon2id"
+// hash is the hash of the PBKDF (pbkdf2) and of the anti-forensic
+// splitter and digest, as cryptsetup's --hash sets them all: sha256 by
+// default.
+func (p PBKDF) hash() string {
+	if p.Hash != "" {
+		return p.Hash
 	}
-	switch k.Type {
-	case "pbkdf2":
-		k.Hash = p.Hash
-		if k.Hash == "" {
-			k.Hash = "sha256"
-		}
-		k.Iterations = p.Iterations
-		if k.Iterations == 0 {
-			n, err := benchPBKDF2(k.Hash, keyLen, p.iterTime())
-			if err != nil {
-				return KDF{}, err
-			}
-			k.Iterations = max(n, MinPBKDF2Iterations)
-		}
-	case "argon2i", "argon2id":
-		k.Memory, k.CPUs, k.Time = p.Memory, p.Parallel, p.Iterations
-		if k.Memory == 0 {
-			k.Memory = defaultArgon2Memory
-			if ram := totalRAM(); ram != 0 {
-				k.Memory = int(min(uint64(k.Memory), ram/2/1024))
-			}
-		}
-		if k.CPUs == 0 {
-			k.CPUs = min(4, runtime.NumCPU())
-		}
-		if k.Time == 0 {
-			k.Time = minArgon2Time // placeholder for the limit check below
-		}
-		if err := checkKDF(&k); err != nil {
-			return KDF{}, err
-		}
-		if p.Iterations == 0 {
-			k.Time = benchArgon2(k, keyLen, p.iterTime())
-		}
-	default:
-		return KDF{}, fmt.Errorf("unsupported pbkdf %q", k.Type)
-	}
-	return k, checkKDF(&k)
-}
-
-// check validates p (type, hash, limits) without benchmarking, so that
-// Format refuses bad parameters before it touches the device. A time cost
-// left to the benchmark is checked with a placeholder.
-func (p PBKDF) check() error {
-	if p.Iterations == 0 {
-		p.Iterations = MinPBKDF2Iterations
-	}
-	_, err := p.kdfFor(0)
-	return err
+	return "sha256"
 }
 
 func (p PBKDF) iterTime() time.Duration {
 	if p.IterTime > 0 {
 		return p.IterTime
 	}
-	return defaultIterTime
+	return DefaultIterTime
+}
+
+// kdfFor resolves p into the keyslot KDF (without salt), calibrating the
+// costs when no iteration count is forced.
+func (p PBKDF) kdfFor(ctx context.Context, keyLen int, progress Progress) (KDF, error) {
+	k, err := p.resolve()
+	if err != nil || p.Iterations != 0 {
+		return k, err
+	}
+	switch k.Type {
+	case "pbkdf2":
+		k.Iterations, err = calibratePBKDF2(ctx, k.Hash, keyLen, p.iterTime(), progress)
+	default:
+		k.Time, k.Memory, err = calibrateArgon2(ctx, k, keyLen, p.iterTime(), progress)
+	}
+	if err != nil {
+		return KDF{}, fmt.Errorf("calibrate %s: %w", k.Type, err)
+	}
+	return k, checkKDF(&k)
+}
+
+// resolve fills in defaults and checks p without benchmarking, so that
+// Format refuses bad parameters before it computes anything. Costs left
+// to calibration get the limits calibration will stay within.
+func (p PBKDF) resolve() (KDF, error) {
+	k := KDF{Type: p.Type}
+	if k.Type == "" {
+		k.Type = "argon2id"
+	}
+	switch k.Type {
+	case "pbkdf2":
+		k.Hash = p.hash()
+		k.Iterations = max(p.Iterations, MinPBKDF2Iterations)
+	case "argon2i", "argon2id":
+		k.Memory, k.CPUs, k.Time = p.Memory, p.Parallel, max(p.Iterations, minArgon2Time)
+		if k.CPUs == 0 {
+			k.CPUs = min(defaultArgon2Lanes, runtime.NumCPU())
+		}
+		if k.Memory == 0 {
+			k.Memory = defaultMemory()
+		}
+	default:
+		return KDF{}, fmt.Errorf("pbkdf %q: %w (supported: argon2id, argon2i, pbkdf2)", k.Type, ErrUnsupported)
+	}
+	if _, err := hashByName(p.hash()); err != nil {
+		return KDF{}, err
+	}
+	if p.Iterations != 0 && k.Type == "pbkdf2" && p.Iterations < MinPBKDF2Iterations {
+		return KDF{}, fmt.Errorf("pbkdf2: %d iterations, below the minimum %d: %w", p.Iterations, MinPBKDF2Iterations, ErrKDFLimit)
+	}
+	if err := checkKDF(&k); err != nil {
+		return KDF{}, err
+	}
+	return k, nil
+}
+
+// defaultMemory is cryptsetup's default argon2 memory: 1 GiB, at most half
+// the RAM.
+func defaultMemory() int {
+	m := uint64(DefaultArgon2Memory)
+	if ram := totalRAM(); ram != 0 {
+		m = min(m, ram/2/1024)
+	}
+	return int(max(m, MinArgon2Memory))
 }
 
 // checkKDF validates KDF parameters (from a header or from options)
@@ -141,68 +173,65 @@ func checkKDF(k *KDF) error {
 			return fmt.Errorf("%s: memory %d KiB exceeds the machine's %d KiB RAM: %w", k.Type, k.Memory, ram/1024, ErrKDFLimit)
 		}
 	default:
-		return fmt.Errorf("unsupported kdf %q", k.Type)
+		return fmt.Errorf("kdf type %q: %w (supported: argon2id, argon2i, pbkdf2)", k.Type, ErrUnsupported)
 	}
 	return nil
 }
 
 // derive runs the keyslot KDF over the passphrase into a keyLen-byte
-// secret. Parameters are checked first.
-func derive(k *KDF, pass []byte, keyLen int) (*Secret, error) {
+// secret. Parameters are checked first; argon2 stops at a slice boundary
+// when ctx is cancelled.
+func derive(ctx context.Context, k *KDF, pass []byte, keyLen int, progress Progress) (*Secret, error) {
+	s, _, err := deriveTimed(ctx, k, pass, keyLen, progress)
+	return s, err
+}
+
+// deriveTimed is derive that also returns the CPU time the KDF's threads
+// used.
+func deriveTimed(ctx context.Context, k *KDF, pass []byte, keyLen int, progress Progress) (*Secret, time.Duration, error) {
 	if err := checkKDF(k); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(k.Salt) == 0 {
-		return nil, fmt.Errorf("%s: empty salt", k.Type)
+		return nil, 0, fmt.Errorf("%s: empty salt", k.Type)
 	}
-	var out []byte
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	out := NewSecret(keyLen)
+	var cpu time.Duration
+	var err error
 	switch k.Type {
 	case "pbkdf2":
-		h, _ := hashByName(k.Hash)
-		var err error
-		if out, err = pbkdf2.Key(h, string(pass), k.Salt, k.Iterations, keyLen); err != nil {
-			return nil, fmt.Errorf("pbkdf2: %w", err)
+		cpu, err = pbkdf2Into(out.Bytes(), k, pass)
+	default:
+		mode := argon2.Argon2id
+		if k.Type == "argon2i" {
+			mode = argon2.Argon2i
 		}
-	case "argon2i":
-		prefaultArgon2(k.Memory * 1024)
-		out = argon2.Key(pass, k.Salt, uint32(k.Time), uint32(k.Memory), uint8(k.CPUs), uint32(keyLen))
-	case "argon2id":
-		prefaultArgon2(k.Memory * 1024)
-		out = argon2.IDKey(pass, k.Salt, uint32(k.Time), uint32(k.Memory), uint8(k.CPUs), uint32(keyLen))
+		p := argon2.Params{Mode: mode, Time: uint32(k.Time), Memory: uint32(k.Memory), Lanes: uint32(k.CPUs)}
+		var st argon2.Stats
+		st, err = argon2.Key(ctx, pass, k.Salt, p, out.Bytes(), func(done, total int64) { progress.report("derive", done, total) })
+		cpu = st.CPU
 	}
-	s := SecretFrom(out)
-	clear(out)
-	return s, nil
-}
-
-// benchPBKDF2 returns the iteration count that takes about target.
-func benchPBKDF2(hashName string, keyLen int, target time.Duration) (int, error) {
-	h, err := hashByName(hashName)
 	if err != nil {
-		return 0, err
+		out.Destroy()
+		return nil, cpu, fmt.Errorf("%s: %w", k.Type, err)
 	}
-	salt := make([]byte, 32)
-	for n := 1 << 12; ; n *= 2 {
-		start := time.Now()
-		if _, err := pbkdf2.Key(h, "benchmark", salt, n, keyLen); err != nil {
-			return 0, err
-		}
-		if d := time.Since(start); d >= 50*time.Millisecond || n >= 1<<30 {
-			return int(float64(n) * float64(target) / float64(d)), nil
-		}
-	}
+	return out, cpu, nil
 }
 
-// benchArgon2 returns the time cost that takes about target with k's memory
-// and lanes (at least 4, like cryptsetup), measuring one pass.
-func benchArgon2(k KDF, keyLen int, target time.Duration) int {
-	k.Time, k.Salt = 1, make([]byte, 32)
-	start := time.Now()
-	s, err := derive(&k, []byte("benchmark"), keyLen)
-	d := time.Since(start)
-	s.Destroy()
-	if err != nil || d <= 0 {
-		return minArgon2Time
+// pbkdf2Into derives len(out) bytes with PBKDF2 and returns the CPU time
+// it took.
+func pbkdf2Into(out []byte, k *KDF, pass []byte) (time.Duration, error) {
+	h, _ := hashByName(k.Hash)
+	stop := argon2.StartThreadCPU()
+	key, err := pbkdf2.Key(h, string(pass), k.Salt, k.Iterations, len(out))
+	cpu := stop()
+	if err != nil {
+		return cpu, err
 	}
-	return min(max(int(target/d), minArgon2Time), MaxArgon2Time)
+	copy(out, key)
+	clear(key)
+	return cpu, nil
 }

@@ -1,11 +1,13 @@
 package luks2
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // ErrWrongPassphrase is returned when no keyslot opens with the given
@@ -37,8 +39,11 @@ func (m *Metadata) digestFor(keyslot string) (string, *Digest, error) {
 // verifyKey checks a volume key against digest d (spec §3.5:
 // pbkdf2(key, salt, iterations, hash) equals digest).
 func verifyKey(d *Digest, key []byte) (bool, error) {
+	if err := d.usable(); err != nil {
+		return false, fmt.Errorf("digest: %w", err)
+	}
 	k := KDF{Type: "pbkdf2", Hash: d.Hash, Iterations: d.Iterations, Salt: d.Salt}
-	sum, err := derive(&k, key, len(d.Digest))
+	sum, err := derive(context.Background(), &k, key, len(d.Digest), nil)
 	if err != nil {
 		return false, err
 	}
@@ -65,39 +70,89 @@ func (m *Metadata) priorityOrder() []string {
 // returns the volume key and the id of the keyslot that opened. It returns
 // ErrWrongPassphrase when none does. The caller must Destroy the key.
 func (h *Header) Unlock(d io.ReaderAt, pass []byte) (*Secret, int, error) {
+	return h.UnlockContext(context.Background(), d, pass)
+}
+
+// UnlockContext is Unlock that stops at the next argon2 slice when ctx is
+// cancelled. Keyslots this package cannot open (see KeyslotUsable) are
+// skipped; when no usable keyslot is left the error wraps ErrUnsupported
+// and names each one's reason, and a wrong passphrase mentions the
+// keyslots that were not tried.
+func (h *Header) UnlockContext(ctx context.Context, d io.ReaderAt, pass []byte) (*Secret, int, error) {
+	if err := h.Unsupported(); err != nil {
+		return nil, -1, fmt.Errorf("unlock: %w", err)
+	}
+	var skipped keyslotErrors
+	tried := 0
 	for _, id := range h.Meta.priorityOrder() {
-		vk, err := h.UnlockSlot(d, id, pass)
+		n, _ := strconv.Atoi(id)
+		if err := h.KeyslotUsable(n); err != nil {
+			skipped = append(skipped, err)
+			continue
+		}
+		tried++
+		vk, err := h.UnlockSlotContext(ctx, d, id, pass)
 		if errors.Is(err, ErrWrongPassphrase) {
 			continue
 		}
 		if err != nil {
 			return nil, -1, err
 		}
-		n, _ := strconv.Atoi(id)
 		return vk, n, nil
+	}
+	switch {
+	case tried == 0 && len(skipped) > 0:
+		return nil, -1, fmt.Errorf("unlock: no usable keyslot: %w", skipped)
+	case len(skipped) > 0:
+		return nil, -1, fmt.Errorf("unlock: %w (not tried: %v)", ErrWrongPassphrase, skipped)
 	}
 	return nil, -1, fmt.Errorf("unlock: %w", ErrWrongPassphrase)
 }
 
+// keyslotErrors are the reasons keyslots were skipped: "; "-separated,
+// and errors.Is sees each.
+type keyslotErrors []error
+
+func (e keyslotErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e keyslotErrors) Unwrap() []error { return e }
+
 // UnlockSlot opens keyslot id with the passphrase (spec §4: derive the
 // area key, decrypt the area, AF-merge, check the digest).
 func (h *Header) UnlockSlot(d io.ReaderAt, id string, pass []byte) (*Secret, error) {
-	k := h.Meta.Keyslots[id]
-	if k == nil {
-		return nil, fmt.Errorf("unlock keyslot %s: no such keyslot", id)
-	}
-	_, dig, err := h.Meta.digestFor(id)
+	return h.UnlockSlotContext(context.Background(), d, id, pass)
+}
+
+// UnlockSlotContext is UnlockSlot that stops at the next argon2 slice when
+// ctx is cancelled.
+func (h *Header) UnlockSlotContext(ctx context.Context, d io.ReaderAt, id string, pass []byte) (*Secret, error) {
+	n, err := parseID("keyslot", id)
 	if err != nil {
 		return nil, fmt.Errorf("unlock: %w", err)
 	}
+	if err := h.KeyslotUsable(n); err != nil {
+		return nil, fmt.Errorf("unlock: %w", err)
+	}
+	k := h.Meta.Keyslots[id]
+	_, dig, _ := h.Meta.digestFor(id)
+	splitSize := afSize(k.KeySize, k.AF.Stripes)
+	if err := checkRegion(d, "keyslot "+id+" area", uint64(k.Area.Offset), splitSize); err != nil {
+		return nil, fmt.Errorf("unlock: %w", err)
+	}
 	// 1. Derive the area key from the passphrase.
-	areaKey, err := derive(&k.KDF, pass, k.Area.KeySize)
+	areaKey, err := derive(ctx, &k.KDF, pass, k.Area.KeySize, nil)
 	if err != nil {
 		return nil, fmt.Errorf("unlock keyslot %s: %w", id, err)
 	}
 	defer areaKey.Destroy()
 	// 2. Read and decrypt the split key material.
-	split := NewSecret(int(afSize(k.KeySize, k.AF.Stripes)))
+	split := NewSecret(int(splitSize))
 	defer split.Destroy()
 	if _, err := d.ReadAt(split.Bytes(), int64(k.Area.Offset)); err != nil {
 		return nil, fmt.Errorf("unlock keyslot %s: read area at %d: %w", id, k.Area.Offset, err)

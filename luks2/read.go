@@ -2,6 +2,7 @@ package luks2
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,6 +108,9 @@ func ReadHeader(r io.ReaderAt) (*Header, error) {
 	s, serr := readSecondary(r, hint)
 	switch {
 	case perr != nil && serr != nil:
+		if err := otherVersion(r); err != nil {
+			return nil, fmt.Errorf("read luks2 header: %w", err)
+		}
 		return nil, fmt.Errorf("read luks2 header: %w: primary: %v; secondary: %v", ErrNoHeader, perr, serr)
 	case perr != nil:
 		s.PrimaryErr = fmt.Errorf("primary header: %w", perr)
@@ -124,6 +128,24 @@ func ReadHeader(r io.ReaderAt) (*Header, error) {
 		p.SecondaryErr = fmt.Errorf("secondary header: metadata differs from the primary's with the same seqid %d", p.Binary.SeqID)
 	}
 	return p, nil
+}
+
+// otherVersion recognizes a LUKS header of another version than 2 (LUKS1
+// has the same magic and a big-endian version 1 after it), so that the
+// error says what it is instead of "no valid header".
+func otherVersion(r io.ReaderAt) error {
+	var b [8]byte
+	if _, err := r.ReadAt(b[:], 0); err != nil || [6]byte(b[:6]) != magicPrimary {
+		return nil
+	}
+	switch v := binary.BigEndian.Uint16(b[6:]); v {
+	case version2:
+		return nil
+	case 1:
+		return fmt.Errorf("LUKS1 header: LUKS version 1: %w (cryptsetup convert --type luks2 converts it)", ErrUnsupported)
+	default:
+		return fmt.Errorf("LUKS header version %d: %w", v, ErrUnsupported)
+	}
 }
 
 // ReadHeaderFile reads the header of the device or image at path.

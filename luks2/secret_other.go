@@ -5,4 +5,3 @@ package luks2
 func (s *Secret) alloc(n int) { s.b = make([]byte, n) }
 func (s *Secret) release()    {}
 func totalRAM() uint64        { return 0 }
-func prefaultArgon2(n int)    { _, _, _ = prefaultMin, prefaultEnabled, prefaultSlack }

@@ -1,32 +1,13 @@
 package luks2
 
 import (
-	"bytes"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"initos/internal/atomicfile"
 )
-
-// Device is what the header and keyslot code reads and writes: a block
-// device or image file.
-type Device interface {
-	io.ReaderAt
-	io.WriterAt
-}
-
-// syncer is implemented by *os.File.
-type syncer interface{ Sync() error }
-
-func syncDev(d Device) error {
-	if s, ok := d.(syncer); ok {
-		if err := s.Sync(); err != nil {
-			return fmt.Errorf("sync: %w", err)
-		}
-	}
-	return nil
-}
 
 // encode returns the header area (binary header + JSON area) of one copy.
 func (h *Header) encode(magic [6]byte, offset uint64) ([]byte, error) {
@@ -46,50 +27,74 @@ func (h *Header) encode(magic [6]byte, offset uint64) ([]byte, error) {
 	return area, nil
 }
 
-// Write validates the metadata, bumps the seqid and writes both header
-// copies: the secondary first, then the primary (see the package doc for
-// why a crash in between is safe), syncing after each. It also repairs a
-// damaged or stale copy.
-func (h *Header) Write(d Device) error {
+// encodeBoth validates the metadata and returns both copies with the next
+// seqid: secondary first, then primary, in write order.
+func (h *Header) encodeBoth() ([2][]byte, error) {
 	if err := h.Meta.validate(h.Binary.HeaderSize); err != nil {
-		return fmt.Errorf("write luks2 header: invalid metadata: %w", err)
+		return [2][]byte{}, fmt.Errorf("invalid metadata: %w", err)
 	}
 	next := *h
 	next.Binary.SeqID++
 	size := h.Binary.HeaderSize
-	for _, c := range []struct {
-		magic [6]byte
-		off   uint64
-	}{{magicSecondary, size}, {magicPrimary, 0}} {
-		area, err := next.encode(c.magic, c.off)
-		if err != nil {
-			return fmt.Errorf("write luks2 header: %w", err)
-		}
-		if _, err := d.WriteAt(area, int64(c.off)); err != nil {
-			return fmt.Errorf("write luks2 header at %d: %w", c.off, err)
+	sec, err := next.encode(magicSecondary, size)
+	if err != nil {
+		return [2][]byte{}, err
+	}
+	prim, err := next.encode(magicPrimary, 0)
+	return [2][]byte{sec, prim}, err
+}
+
+// Write validates the metadata, bumps the seqid and writes both header
+// copies, each one whole: the secondary first, then the primary (see the
+// package doc for why a crash in between is safe), syncing after each. It
+// also repairs a damaged or stale copy. A header with features this
+// package cannot round-trip (Unsupported, keyslots of other types) is
+// refused with ErrUnsupported rather than rewritten without them.
+func (h *Header) Write(d Device) error {
+	if err := h.checkWritable(); err != nil {
+		return fmt.Errorf("write luks2 header: %w", err)
+	}
+	copies, err := h.encodeBoth()
+	if err != nil {
+		return fmt.Errorf("write luks2 header: %w", err)
+	}
+	for i, off := range []uint64{h.Binary.HeaderSize, 0} {
+		if _, err := d.WriteAt(copies[i], int64(off)); err != nil {
+			return fmt.Errorf("write luks2 header at %d: %w", off, err)
 		}
 		if err := syncDev(d); err != nil {
-			return fmt.Errorf("write luks2 header at %d: %w", c.off, err)
+			return fmt.Errorf("write luks2 header at %d: %w", off, err)
 		}
 	}
-	h.Binary.SeqID = next.Binary.SeqID
+	h.Binary.SeqID++
 	h.PrimaryErr, h.SecondaryErr = nil, nil
 	return nil
 }
 
-// Backup returns the header region of d (both header copies and the
-// keyslots area), as cryptsetup luksHeaderBackup stores it.
-func (h *Header) Backup(d io.ReaderAt) ([]byte, error) {
-	n := 2*h.Binary.HeaderSize + uint64(h.Meta.Config.KeyslotsSize)
-	buf := make([]byte, n)
-	if _, err := d.ReadAt(buf, 0); err != nil {
-		return nil, fmt.Errorf("back up luks2 header: read %d bytes: %w", n, err)
+// regionSize is the size of the header region: both copies and the
+// keyslots area (what luksHeaderBackup saves).
+func (h *Header) regionSize() uint64 {
+	return 2*h.Binary.HeaderSize + uint64(h.Meta.Config.KeyslotsSize)
+}
+
+// BackupTo copies the header region of d (both header copies and the
+// keyslots area, at most 136 MiB) to w, as cryptsetup luksHeaderBackup
+// stores it. The region must lie within d; it is streamed, not held in
+// memory.
+func (h *Header) BackupTo(w io.Writer, d io.ReaderAt) error {
+	n := h.regionSize()
+	if err := checkRegion(d, "header region", 0, n); err != nil {
+		return fmt.Errorf("back up luks2 header: %w", err)
 	}
-	return buf, nil
+	if _, err := io.Copy(w, io.NewSectionReader(d, 0, int64(n))); err != nil {
+		return fmt.Errorf("back up luks2 header: %w", err)
+	}
+	return nil
 }
 
 // BackupFile writes the header backup of the device at dev to a new file
-// at out (temp file + rename; out must not exist).
+// at out (mode 0600: it holds the keyslots; out must not exist), through
+// package atomicfile.
 func BackupFile(dev, out string) error {
 	f, err := openFile(dev, false)
 	if err != nil {
@@ -100,85 +105,51 @@ func BackupFile(dev, out string) error {
 	if err != nil {
 		return fmt.Errorf("back up %s: %w", dev, err)
 	}
-	b, err := h.Backup(f)
-	if err != nil {
-		return fmt.Errorf("back up %s: %w", dev, err)
-	}
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("back up %s: %s already exists", dev, out)
 	}
-	return writeFileAtomic(out, b)
+	return atomicfile.Write(out, 0o600, func(w io.Writer) error { return h.BackupTo(w, f) })
 }
 
-// RestoreFile writes the header backup at backup onto the device at dev.
-// The backup must hold a valid header; the device's current header (if
-// any) must have the same UUID unless force is set. The keyslots area is
-// written first, then the secondary header, then the primary one.
+// RestoreFile writes the header backup at backup onto the device at dev,
+// opened exclusively (see OpenExclusive). The backup must hold a valid
+// header and be exactly its header region; the device's current header
+// (if any) must have the same UUID unless force is set. The keyslots area
+// is written first, then the secondary header, then the primary one,
+// syncing after each, streamed from the file.
 func RestoreFile(backup, dev string, force bool) error {
-	b, err := os.ReadFile(backup)
+	b, err := os.Open(backup)
 	if err != nil {
 		return fmt.Errorf("restore luks2 header: %w", err)
 	}
-	bh, err := ReadHeader(bytes.NewReader(b))
+	defer b.Close()
+	bh, err := ReadHeader(b)
 	if err != nil {
 		return fmt.Errorf("restore luks2 header from %s: %w", backup, err)
 	}
-	size := bh.Binary.HeaderSize
-	if uint64(len(b)) != 2*size+uint64(bh.Meta.Config.KeyslotsSize) {
-		return fmt.Errorf("restore luks2 header from %s: %d bytes, want %d", backup, len(b), 2*size+uint64(bh.Meta.Config.KeyslotsSize))
+	size, n := bh.Binary.HeaderSize, bh.regionSize()
+	if got, _ := deviceSize(b); got != n {
+		return fmt.Errorf("restore luks2 header from %s: %d bytes, want the %d-byte header region", backup, got, n)
 	}
-	f, err := openFile(dev, true)
+	f, err := OpenExclusive(dev)
 	if err != nil {
-		return err
+		return fmt.Errorf("restore luks2 header: %w", err)
 	}
 	defer f.Close()
+	if err := checkRegion(f, "header region", 0, n); err != nil {
+		return fmt.Errorf("restore luks2 header to %s: %w", dev, err)
+	}
 	if cur, err := ReadHeader(f); err == nil && cur.UUID() != bh.UUID() && !force {
 		return fmt.Errorf("restore luks2 header to %s: device UUID %s differs from backup UUID %s", dev, cur.UUID(), bh.UUID())
 	}
-	for _, part := range [][2]uint64{{2 * size, uint64(len(b))}, {size, 2 * size}, {0, size}} {
-		if _, err := f.WriteAt(b[part[0]:part[1]], int64(part[0])); err != nil {
+	for _, part := range [][2]uint64{{2 * size, n}, {size, 2 * size}, {0, size}} {
+		src := io.NewSectionReader(b, int64(part[0]), int64(part[1]-part[0]))
+		if _, err := io.Copy(io.NewOffsetWriter(f, int64(part[0])), src); err != nil {
 			return fmt.Errorf("restore luks2 header to %s: %w", dev, err)
 		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("restore luks2 header to %s: %w", dev, err)
 		}
-	}
-	return nil
-}
-
-// openFile opens a device or image for reading (and writing).
-func openFile(path string, write bool) (*os.File, error) {
-	flag := os.O_RDONLY
-	if write {
-		flag = os.O_RDWR
-	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open luks2 device: %w", err)
-	}
-	return f, nil
-}
-
-// writeFileAtomic creates path with b via a temp file in the same
-// directory, fsync and rename.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".luks2-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -96,7 +96,11 @@ func (img *Image) Certificates() ([]Certificate, error) {
 	if off == 0 && size == 0 {
 		return nil, nil
 	}
-	table := img.data[off : off+size]
+	end := uint64(off) + uint64(size)
+	if end > uint64(len(img.data)) {
+		return nil, formatErr("certificate table [%#x,%#x) is outside the file (%#x bytes)", off, end, len(img.data))
+	}
+	table := img.data[off:end]
 	var certs []Certificate
 	for pos := 0; pos < len(table); {
 		var h WinCertificateHeader

@@ -19,6 +19,12 @@
 // so this package and initos/authenticode are our own implementation, written
 // from the specifications above (no code was copied).
 //
+// Parse checks every offset and size that a reader or editor uses later
+// (sections inside the file and inside the 32-bit address space, also the
+// PointerToRawData of empty sections; the certificate table and its
+// entries), so the readers never slice outside the file; they are bounded
+// on their own as well. FuzzParse exercises them on arbitrary input.
+//
 // Left out: PE32 (32-bit) images, COFF symbol tables (ukify strips them from
 // old stubs; we reject no stub for having one but never write one), and
 // computing .pcrsig (systemd-measure's JSON is taken as opaque bytes).

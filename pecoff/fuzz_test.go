@@ -2,6 +2,7 @@ package pecoff
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"testing"
 )
@@ -16,6 +17,14 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(stub)
 	f.Add(stub[:0x400])
+	// Issue 10: an empty section pointing far past the file.
+	if img, err := Parse(stub); err == nil {
+		bad := bytes.Clone(stub)
+		h := img.sectionTableOff() + sectionHeaderSize
+		binary.LittleEndian.PutUint32(bad[h+16:], 0)
+		binary.LittleEndian.PutUint32(bad[h+20:], 0xffffff00)
+		f.Add(bad)
+	}
 	if uki, err := BuildUKI(stub, smallUKI()); err == nil {
 		_ = uki.AppendCertificate(Certificate{Revision: CertRevision2, Type: CertTypePKCSSignedData, Data: []byte("signature")})
 		f.Add(bytes.Clone(uki.Bytes()))

@@ -31,6 +31,7 @@ const (
 	dataDirEntrySize    = 8
 	dirSecurity         = 4 // IMAGE_DIRECTORY_ENTRY_SECURITY: the certificate table
 	maxSectionNameBytes = 8
+	maxImageSize        = 1<<32 - 1 // RVAs, offsets and sizes are 32-bit
 )
 
 // Section characteristics used for UKI sections.
@@ -89,6 +90,9 @@ func (img *Image) parseHeaders() error {
 	d := img.data
 	if len(d) < dosHeaderSize {
 		return formatErr("file of %d bytes is shorter than a DOS header", len(d))
+	}
+	if uint64(len(d)) > maxImageSize {
+		return formatErr("file of %d bytes is larger than a PE image can be (4 GiB)", len(d))
 	}
 	if d[0] != 'M' || d[1] != 'Z' {
 		return formatErr("no MZ signature")
@@ -159,6 +163,12 @@ func (img *Image) checkRaw() error {
 	prevEnd, prevName := uint64(img.u32(optSizeOfHeaders)), "headers"
 	for _, s := range secs {
 		if s.Size == 0 {
+			// No raw data: the pointer is unused, but must not point
+			// outside the file (Section and the editors never slice
+			// there, yet a tool reading the header might).
+			if uint64(s.Offset) > uint64(len(img.data)) {
+				return formatErr("section %q raw data pointer %#x is outside the file (%#x bytes)", s.Name, s.Offset, len(img.data))
+			}
 			continue
 		}
 		end := uint64(s.Offset) + uint64(s.Size)
@@ -182,7 +192,11 @@ func (img *Image) checkVirtual() error {
 		if uint64(s.VirtualAddress) < prevEnd {
 			return formatErr("section %q at RVA %#x overlaps %s (ending at %#x)", s.Name, s.VirtualAddress, prevName, prevEnd)
 		}
-		prevEnd, prevName = uint64(s.VirtualAddress)+uint64(virtualSize(s)), fmt.Sprintf("section %q", s.Name)
+		end := uint64(s.VirtualAddress) + uint64(virtualSize(s))
+		if end > maxImageSize {
+			return formatErr("section %q at RVA %#x of %#x bytes ends past the 4 GiB address space", s.Name, s.VirtualAddress, virtualSize(s))
+		}
+		prevEnd, prevName = end, fmt.Sprintf("section %q", s.Name)
 	}
 	return nil
 }
@@ -215,15 +229,31 @@ func sectionName(b [8]uint8) string {
 }
 
 // Section returns the named section's contents: its raw data cut to
-// VirtualSize (the loaded size), or nil if there is no such section.
+// VirtualSize (the loaded size), or nil if there is no such section. A
+// section without raw data, or whose raw data lies outside the file, has
+// empty contents.
 func (img *Image) Section(name string) []byte {
 	for _, s := range img.Sections() {
 		if s.Name == name {
-			n := min(s.Size, virtualSize(s))
-			return img.data[s.Offset : s.Offset+n : s.Offset+n]
+			start, end, ok := img.rawRange(s.Offset, min(s.Size, virtualSize(s)))
+			if !ok {
+				return []byte{}
+			}
+			return img.data[start:end:end]
 		}
 	}
 	return nil
+}
+
+// rawRange returns [off, off+size) as file offsets when size is not zero
+// and the range lies inside the file. Parse checked every section, so this
+// only guards the accessors against an Image edited out of bounds.
+func (img *Image) rawRange(off, size uint32) (start, end int, ok bool) {
+	e := uint64(off) + uint64(size)
+	if size == 0 || e > uint64(len(img.data)) {
+		return 0, 0, false
+	}
+	return int(off), int(e), true
 }
 
 // Bytes returns the image file. The slice aliases the Image: copy it before

@@ -50,6 +50,13 @@ func TestParseErrors(t *testing.T) {
 			le.PutUint32(b[sectionHeaderAt(img, 1)+12:], img.sections[0].VirtualAddress+0x100)
 			return b
 		}, "at RVA"},
+		// Issue 10: an empty section whose PointerToRawData points far
+		// past the file passed Parse, then Section sliced out of range.
+		{"empty section pointing past the file", func(img *Image, b []byte) []byte {
+			le.PutUint32(b[sectionHeaderAt(img, 1)+16:], 0)          // SizeOfRawData
+			le.PutUint32(b[sectionHeaderAt(img, 1)+20:], 0xffffff00) // PointerToRawData
+			return b
+		}, "section \".reloc\" raw data pointer 0xffffff00 is outside the file"},
 		{"raw data in headers", func(img *Image, b []byte) []byte {
 			le.PutUint32(b[sectionHeaderAt(img, 0)+20:], 0x200)
 			return b
@@ -95,5 +102,42 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Parse() = %v, want %v containing %q", err, ErrFormat, tt.want)
 			}
 		})
+	}
+}
+
+// TestAccessorsBounded: the readers and editors never slice outside the
+// file, even for a section table edited past what Parse accepts.
+func TestAccessorsBounded(t *testing.T) {
+	img, err := Parse(readStub(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &img.sections[1]
+	name := sectionName(h.Name)
+	h.SizeOfRawData, h.PointerToRawData = 0, 0xffffff00
+	if got := img.Section(name); len(got) != 0 {
+		t.Errorf("Section(%q) = %d bytes, want none", name, len(got))
+	}
+	if err := img.ReplaceSection(name, nil); err != nil {
+		t.Errorf("ReplaceSection(%q, nil) = %v, want nil", name, err)
+	}
+	h.SizeOfRawData = 0x200
+	if got := img.Section(name); len(got) != 0 {
+		t.Errorf("Section(%q) out of the file = %d bytes, want none", name, len(got))
+	}
+}
+
+// TestParseRVAOverflow: a section reaching past 4 GiB of address space is
+// refused, so AddSection never computes a truncated RVA.
+func TestParseRVAOverflow(t *testing.T) {
+	b := mutate(t, func(img *Image, b []byte) []byte {
+		last := len(img.sections) - 1
+		binary.LittleEndian.PutUint32(b[sectionHeaderAt(img, last)+8:], 0x2000)      // VirtualSize
+		binary.LittleEndian.PutUint32(b[sectionHeaderAt(img, last)+12:], 0xfffff000) // VirtualAddress
+		return b
+	})
+	_, err := Parse(b)
+	if want := "ends past the 4 GiB address space"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse(section at RVA 0xfffff000) = %v, want an error containing %q", err, want)
 	}
 }

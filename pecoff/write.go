@@ -35,9 +35,9 @@ func (img *Image) AddSection(name string, data []byte, characteristics uint32) e
 	if err != nil {
 		return fmt.Errorf("add section %q: %w", name, err)
 	}
-	h := img.placeSection(name, data, characteristics)
-	if uint64(h.PointerToRawData)+uint64(h.SizeOfRawData) > 1<<32-1 || uint64(h.VirtualAddress)+uint64(h.VirtualSize) > 1<<32-1 {
-		return fmt.Errorf("add section %q: image would exceed 4 GiB", name)
+	h, err := img.placeSection(name, data, characteristics)
+	if err != nil {
+		return fmt.Errorf("add section %q: %w", name, err)
 	}
 	img.data = append(img.data, make([]byte, int(h.PointerToRawData)-len(img.data))...)
 	img.data = append(img.data, data...)
@@ -87,7 +87,10 @@ func (img *Image) reserveHeader() (int, error) {
 	return off, nil
 }
 
-func (img *Image) placeSection(name string, data []byte, characteristics uint32) pe.SectionHeader32 {
+// placeSection computes the new section's header (steps 2 and 3 of
+// AddSection) in 64 bits, and refuses a layout that leaves the 32-bit
+// address space or file size.
+func (img *Image) placeSection(name string, data []byte, characteristics uint32) (pe.SectionHeader32, error) {
 	var h pe.SectionHeader32
 	copy(h.Name[:], name)
 	var end uint64
@@ -95,12 +98,16 @@ func (img *Image) placeSection(name string, data []byte, characteristics uint32)
 		end = max(end, uint64(s.VirtualAddress)+uint64(virtualSize(s)))
 	}
 	fa := uint64(img.FileAlignment())
-	h.VirtualAddress = uint32(alignUp(max(end, uint64(img.SizeOfHeaders())), uint64(img.SectionAlignment())))
-	h.VirtualSize = uint32(len(data))
-	h.PointerToRawData = uint32(alignUp(uint64(len(img.data)), fa))
-	h.SizeOfRawData = uint32(alignUp(uint64(len(data)), fa))
+	rva := alignUp(max(end, uint64(img.SizeOfHeaders())), uint64(img.SectionAlignment()))
+	ptr := alignUp(uint64(len(img.data)), fa)
+	raw := alignUp(uint64(len(data)), fa)
+	if alignUp(rva+uint64(len(data)), uint64(img.SectionAlignment())) > maxImageSize || ptr+raw > maxImageSize {
+		return h, fmt.Errorf("image would exceed 4 GiB")
+	}
+	h.VirtualAddress, h.VirtualSize = uint32(rva), uint32(len(data))
+	h.PointerToRawData, h.SizeOfRawData = uint32(ptr), uint32(raw)
 	h.Characteristics = characteristics
-	return h
+	return h, nil
 }
 
 func (img *Image) writeSectionHeader(off int, h pe.SectionHeader32) {
@@ -125,8 +132,10 @@ func (img *Image) ReplaceSection(name string, data []byte) error {
 	if next, ok := img.nextRVA(h.VirtualAddress); ok && uint64(h.VirtualAddress)+uint64(len(data)) > uint64(next) {
 		return fmt.Errorf("replace section %q: %w: %d bytes would overlap the section at RVA %#x", name, ErrNoRoom, len(data), next)
 	}
-	raw := img.data[h.PointerToRawData : h.PointerToRawData+h.SizeOfRawData]
-	clear(raw[copy(raw, data):])
+	if start, end, ok := img.rawRange(h.PointerToRawData, h.SizeOfRawData); ok {
+		raw := img.data[start:end]
+		clear(raw[copy(raw, data):])
+	}
 	h.VirtualSize = uint32(len(data))
 	img.writeSectionHeader(img.sectionTableOff()+i*sectionHeaderSize, *h)
 	img.updateChecksum()

@@ -12,8 +12,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	make ca-certificates git \
 	cryptsetup-bin squashfs-tools btrfs-progs e2fsprogs dosfstools mtools fdisk \
 	qemu-system-x86 ovmf swtpm swtpm-tools tpm2-tools systemd libtss2-tcti-swtpm0 \
-	linux-image-amd64 systemd-boot-efi sbsigntool osslsigncode openssl binutils zstd xz-utils cpio kmod busybox-static \
-	openssh-client dropbear-bin \
+	linux-image-amd64 systemd-boot-efi sbsigntool osslsigncode shim-signed openssl binutils zstd xz-utils cpio kmod busybox-static \
+	initramfs-tools dracut-core openssh-client dropbear-bin \
+	skopeo umoci pigz \
 	>/dev/null
 command -v go >/dev/null || { echo "setup: Go >= 1.26 must be on PATH" >&2; exit 1; }
 go mod download

@@ -74,8 +74,9 @@ func sectionDigest(s *pe.Section) ([]byte, error) {
 // booted uki, starting from the reset value (all zeros): PCR_new =
 // SHA-256(PCR_old || digest) for each MeasureUKI event in order. Optional
 // phases are then extended as systemd-pcrphase does (SHA-256 of each
-// word, e.g. "enter-initrd"); InitOS's initrd measures no phase, so the
-// value it unseals against is PredictPCR11(uki).
+// word, e.g. "enter-initrd"); InitOS's initrd measures "enter-initrd"
+// first, so the value it unseals against is PredictPCR11(uki,
+// "enter-initrd").
 func PredictPCR11(uki io.ReaderAt, phases ...string) ([]byte, error) {
 	ms, err := MeasureUKI(uki)
 	if err != nil {

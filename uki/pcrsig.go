@@ -27,11 +27,18 @@ type PCRSigning struct {
 	Banks []tpm2.Bank
 	// Phases are the phase paths to sign PCR 11 for, each a list of
 	// systemd-pcrphase words extended after systemd-stub's measurements
-	// (e.g. {"enter-initrd", "leave-initrd"}). nil: one empty path, the
-	// value at boot, which is what an InitOS initrd unseals against
-	// (systemd-measure sign --phase=).
+	// (e.g. {"enter-initrd", "leave-initrd"}); the empty path is the value
+	// at boot, before any phase. nil: InitrdPhases, what the InitOS initrd
+	// (initos-init) unseals against, and only inside the initrd.
 	Phases [][]string
 }
+
+// InitrdPhases is the default of PCRSigning.Phases: only "enter-initrd",
+// which initos-init measures first (as systemd-pcrphase-initrd does) and
+// which "leave-initrd", measured before switch_root, ends. A key sealed to
+// this signed policy unseals in the initrd and nowhere else (ukify's
+// advice for the initrd key: --phases=enter-initrd).
+var InitrdPhases = [][]string{{"enter-initrd"}}
 
 // SystemdPhases are the phase paths systemd-measure 252 signs when given
 // no --phase, for systems that run systemd-pcrphase.
@@ -92,7 +99,7 @@ func SignPCR11(uki io.ReaderAt, s PCRSigning) ([]byte, error) {
 	}
 	phases := s.Phases
 	if phases == nil {
-		phases = [][]string{nil}
+		phases = InitrdPhases
 	}
 	sig := tpm2.PCRSignature{}
 	for _, path := range phases {

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-tpm/tpm2/transport"
 
 	"initos/internal/testenv"
 	"initos/pecoff"
@@ -97,7 +98,7 @@ func TestBuildSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := tpm2.PredictPCR11(bytes.NewReader(img.Bytes()))
+	v, err := tpm2.PredictPCR11(bytes.NewReader(img.Bytes()), "enter-initrd") // the default: InitrdPhases
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,8 @@ func TestBuildMatchesSystemdMeasure(t *testing.T) {
 		phases [][]string
 		flags  []string
 	}{
-		{"boot", nil, []string{"--phase="}},
+		{"boot", [][]string{{}}, []string{"--phase="}},
+		{"initrd (default)", nil, []string{"--phase=enter-initrd"}},
 		{"systemd-phases", SystemdPhases, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,10 +219,22 @@ func TestBuildUnsealsOnSwtpm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := tpm2.Unseal(tpm, sealed, tpm2.UnsealOptions{Signature: v1.Section(".pcrsig")})
-	if err != nil || !bytes.Equal(got, secret) {
-		t.Fatalf("Unseal(v1 .pcrsig) = %x, %v, want the secret", got, err)
+	// The default signs the initrd phase only: not before it, not after.
+	sig := v1.Section(".pcrsig")
+	if _, err := tpm2.Unseal(tpm, sealed, tpm2.UnsealOptions{Signature: sig}); !errors.Is(err, tpm2.ErrNoSignature) {
+		t.Errorf("Unseal(v1 .pcrsig) before enter-initrd = %v, want ErrNoSignature", err)
 	}
+	extendPhase(t, tpm, "enter-initrd")
+	got, err := tpm2.Unseal(tpm, sealed, tpm2.UnsealOptions{Signature: sig})
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Unseal(v1 .pcrsig) in the initrd = %x, %v, want the secret", got, err)
+	}
+	defer func() {
+		extendPhase(t, tpm, "leave-initrd")
+		if _, err := tpm2.Unseal(tpm, sealed, tpm2.UnsealOptions{Signature: sig}); !errors.Is(err, tpm2.ErrNoSignature) {
+			t.Errorf("Unseal(v1 .pcrsig) after leave-initrd = %v, want ErrNoSignature", err)
+		}
+	}()
 	for name, img := range map[string]*pecoff.Image{
 		"other key": build(t, testUKI(t, "v1"), &PCRSigning{Key: other}),
 		"other UKI": build(t, testUKI(t, "v2"), &PCRSigning{Key: key}),
@@ -228,6 +242,15 @@ func TestBuildUnsealsOnSwtpm(t *testing.T) {
 		if _, err := tpm2.Unseal(tpm, sealed, tpm2.UnsealOptions{Signature: img.Section(".pcrsig")}); !errors.Is(err, tpm2.ErrNoSignature) {
 			t.Errorf("Unseal(.pcrsig of %s) = %v, want ErrNoSignature", name, err)
 		}
+	}
+}
+
+// extendPhase measures a boot phase as systemd-pcrphase does.
+func extendPhase(t *testing.T, tpm transport.TPM, phase string) {
+	t.Helper()
+	d := sha256.Sum256([]byte(phase))
+	if err := tpm2.ExtendPCR(tpm, tpm2.SHA256, 11, d[:]); err != nil {
+		t.Fatal(err)
 	}
 }
 

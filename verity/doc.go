@@ -18,7 +18,14 @@
 //     (--no-superblock), at a hash offset: the tree may live in its own
 //     file or after the data in the same file.
 //   - Verification that names the corrupt data block or hash block
-//     (*CorruptionError, ErrCorrupt).
+//     (*CorruptionError, ErrCorrupt), and a data device too small for its
+//     tree reported as such before any read (ErrShortData: "data device is
+//     N bytes, superblock needs M").
+//   - Crash-safe output: the superblock is written last, and when the hash
+//     device can be synced (*os.File) the tree is synced before it and the
+//     superblock after, as veritysetup does. FormatContext and
+//     VerifyContext stop between units of work when their context is done
+//     and report progress.
 //   - The device-mapper table ("0 <sectors> verity 1 ...") and the kernel
 //     command-line form (dm-mod.create=...) for a tree.
 //
@@ -29,11 +36,12 @@
 //
 // Format and Verify stream the data through an io.ReaderAt in 2 MiB reads
 // (an *os.File on Linux is mapped read-only instead, which saves the copy;
-// each hashed window is dropped from the page table again) and hash the leaf level on GOMAXPROCS
-// workers, each taking whole runs of leaf hash blocks and reusing its
-// buffers and hash.Hash. Only the digests of the leaf hash blocks and the upper levels
-// are kept in memory: dataSize / dataBlockSize / hashesPerBlock digests
-// (640 KiB for 10 GiB with the defaults).
+// hashed windows are dropped from the page table again, 32 MiB at a time)
+// and hash the leaf level on GOMAXPROCS workers, each taking whole runs of
+// leaf hash blocks and reusing its buffers and hash.Hash. Only the digests
+// of the leaf hash blocks and the upper levels are kept in memory:
+// dataSize / dataBlockSize / hashesPerBlock digests (640 KiB for 10 GiB
+// with the defaults).
 //
 // # Left out
 //

@@ -120,8 +120,9 @@ func (w *leafWorker) hashBlocks(out, buf []byte, rel uint64) (err error) {
 // leafPass runs visit for every unit of the leaf level on GOMAXPROCS
 // workers taking units in order. visit returning a non-nil error stops the
 // pass; the error of the lowest unit is returned. skip(u) lets Verify stop
-// early once a lower unit found corruption.
-func (r *Result) leafPass(data io.ReaderAt, visit func(w *leafWorker, u uint64) error, skip func(u uint64) bool) error {
+// early once a lower unit found corruption. Before each unit the run's
+// context is checked, after it the run's progress advances.
+func (r *Result) leafPass(x *run, data io.ReaderAt, visit func(w *leafWorker, u uint64) error, skip func(u uint64) bool) error {
 	src := newSource(data, r.DataSize())
 	defer src.close()
 	g := r.unitBlocks()
@@ -144,14 +145,20 @@ func (r *Result) leafPass(data io.ReaderAt, visit func(w *leafWorker, u uint64) 
 				if u >= units || (skip != nil && skip(u)) {
 					return
 				}
-				if err := visit(w, u); err != nil {
+				err := x.err()
+				if err == nil {
+					err = visit(w, u)
+				}
+				if err != nil {
 					mu.Lock()
 					if u < errUnit {
 						errUnit, firstEr = u, err
 					}
 					mu.Unlock()
 					stop.Store(true)
+					continue
 				}
+				x.add(r.unitData(u))
 			}
 		})
 	}

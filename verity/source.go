@@ -1,9 +1,46 @@
 package verity
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 )
+
+// ErrShortData is wrapped by errors about a data device (or file) shorter
+// than the data blocks a tree covers.
+var ErrShortData = errors.New("verity: data device too small")
+
+// dataLen returns the size of data when it can be known without reading:
+// a regular file or block device, or anything with a Size method
+// (bytes.Reader, io.SectionReader).
+func dataLen(data io.ReaderAt) (int64, bool) {
+	switch d := data.(type) {
+	case *os.File:
+		st, err := d.Stat()
+		if err != nil {
+			return 0, false
+		}
+		if st.Mode().IsRegular() {
+			return st.Size(), true
+		}
+		if st.Mode()&os.ModeDevice != 0 {
+			n, err := d.Seek(0, io.SeekEnd)
+			return n, err == nil
+		}
+	case interface{ Size() int64 }:
+		return d.Size(), true
+	}
+	return 0, false
+}
+
+// checkDataLen refuses data shorter than need bytes, when its size is known.
+func checkDataLen(data io.ReaderAt, need int64) error {
+	if n, ok := dataLen(data); ok && n < need {
+		return fmt.Errorf("%w: data device is %d bytes, the tree covers %d", ErrShortData, n, need)
+	}
+	return nil
+}
 
 // blockSource hands a leaf worker the data bytes at an offset: copied into
 // the worker's buffer (any io.ReaderAt) or, on Linux for an *os.File, a

@@ -72,3 +72,55 @@ func TestMapFault(t *testing.T) {
 		t.Errorf("hashBlocks(truncated mapping) = nil, want a fault error")
 	}
 }
+
+// TestMapSourceWatermark: released windows are dropped in batches once
+// every window below them is released, and a window far ahead of a
+// stalled one is dropped at once.
+func TestMapSourceWatermark(t *testing.T) {
+	const win = 2 << 20
+	size := int64(maxLag + 4*dropBatch)
+	path := filepath.Join(t.TempDir(), "sparse")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	src := mapSourceFor(f, size).(*mapSource)
+	defer src.close()
+	defer f.Close()
+	release := func(i int64) {
+		t.Helper()
+		_, rel, err := src.view(make([]byte, win), i*win)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel()
+	}
+	// Windows 1..16 first: nothing below them is released yet.
+	for i := int64(1); i <= dropBatch/win; i++ {
+		release(i)
+	}
+	if src.low != 0 || src.dropped != 0 {
+		t.Fatalf("after windows 1..16: low %d dropped %d, want 0 0", src.low, src.dropped)
+	}
+	release(0) // the first 17 windows are now contiguous: one drop
+	if want := int64(dropBatch + win); src.low != want || src.dropped != want {
+		t.Errorf("after window 0: low %d dropped %d, want %d %d", src.low, src.dropped, want, want)
+	}
+	stalled := src.low / win
+	far := stalled + maxLag/win + 1
+	release(far)
+	if src.dropped != dropBatch+win || len(src.done) != 1 {
+		t.Errorf("window past maxLag changed the watermark: dropped %d, %d pending", src.dropped, len(src.done))
+	}
+	for i := stalled; i < size/win; i++ {
+		if i != far {
+			release(i)
+		}
+	}
+	if src.low != size || src.dropped != size || len(src.done) != 0 {
+		t.Errorf("after every window: low %d dropped %d pending %d, want %d %d 0", src.low, src.dropped, len(src.done), size, size)
+	}
+}

@@ -139,6 +139,9 @@ func newSuperblock(r *Result) *Superblock {
 // default) its parameters come from the superblock at hashOffset and p is
 // ignored except for NoSuperblock; without one they come from p, and the
 // number of data blocks from p.DataBlocks or else dataSize.
+//
+// dataSize is the size of the data device, 0 when unknown. A data device
+// too small for the tree is an error wrapping ErrShortData.
 func Open(hash io.ReaderAt, hashOffset int64, dataSize int64, p Params, rootHash []byte) (*Result, error) {
 	if p.NoSuperblock {
 		blocks := p.DataBlocks
@@ -149,11 +152,19 @@ func Open(hash io.ReaderAt, hashOffset int64, dataSize int64, p Params, rootHash
 		if blocks == 0 && dataSize > 0 {
 			blocks = uint64(dataSize) / uint64(bs)
 		}
-		return NewResult(p, blocks, hashOffset, rootHash)
+		r, err := NewResult(p, blocks, hashOffset, rootHash)
+		if err == nil && dataSize > 0 && dataSize < r.DataSize() {
+			err = fmt.Errorf("%w: data device is %d bytes, %d data blocks of %d bytes need %d", ErrShortData, dataSize, r.DataBlocks, r.DataBlockSize, r.DataSize())
+		}
+		return r, err
 	}
 	sb, err := ReadSuperblock(hash, hashOffset)
 	if err != nil {
 		return nil, err
 	}
-	return sb.Result(hashOffset, rootHash)
+	r, err := sb.Result(hashOffset, rootHash)
+	if err == nil && dataSize > 0 && dataSize < r.DataSize() {
+		return nil, fmt.Errorf("%w: data device is %d bytes, superblock needs %d (%d blocks of %d bytes)", ErrShortData, dataSize, r.DataSize(), r.DataBlocks, r.DataBlockSize)
+	}
+	return r, err
 }

@@ -2,6 +2,7 @@ package verity
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -59,8 +60,22 @@ func (r *Result) dataCorrupt(block uint64, reason string) *CorruptionError {
 //
 // Other errors are I/O errors.
 func (r *Result) Verify(data, hash io.ReaderAt) error {
+	return r.VerifyContext(context.Background(), data, hash, nil)
+}
+
+// VerifyContext is Verify that stops when ctx is done (checked before each
+// unit of work; the error wraps context.Cause(ctx)) and reports its
+// progress (progress may be nil).
+func (r *Result) VerifyContext(ctx context.Context, data, hash io.ReaderAt, progress Progress) error {
+	x := &run{ctx: ctx, progress: progress}
+	if err := x.err(); err != nil {
+		return fmt.Errorf("verify verity: %w", err)
+	}
 	if len(r.RootHash) != r.alg.size {
 		return fmt.Errorf("verify verity: root hash is %d bytes, want %d", len(r.RootHash), r.alg.size)
+	}
+	if err := checkDataLen(data, r.DataSize()); err != nil {
+		return fmt.Errorf("verify verity: %w", err)
 	}
 	if len(r.Levels) == 0 {
 		d, err := r.hashDataBlock(data, 0)
@@ -76,7 +91,7 @@ func (r *Result) Verify(data, hash io.ReaderAt) error {
 	if err != nil {
 		return err
 	}
-	return r.verifyLeaves(data, hash, expected)
+	return r.verifyLeaves(x, data, hash, expected)
 }
 
 // verifyUpper checks levels top..1 and returns the trusted digests of the
@@ -119,7 +134,7 @@ func (r *Result) mismatchReason(level int) string {
 }
 
 // verifyLeaves checks the leaf level and the data in parallel.
-func (r *Result) verifyLeaves(data, hash io.ReaderAt, expected []byte) error {
+func (r *Result) verifyLeaves(x *run, data, hash io.ReaderAt, expected []byte) error {
 	var (
 		mu    sync.Mutex
 		first *CorruptionError
@@ -130,7 +145,7 @@ func (r *Result) verifyLeaves(data, hash io.ReaderAt, expected []byte) error {
 		defer mu.Unlock()
 		return u > unit
 	}
-	err := r.leafPass(data, func(w *leafWorker, u uint64) error {
+	err := r.leafPass(x, data, func(w *leafWorker, u uint64) error {
 		c, err := w.verifyUnit(data, hash, u, expected)
 		if err != nil || c == nil {
 			return err

@@ -11,12 +11,25 @@ import (
 	"initos/efivar"
 )
 
-func init() { register("efi", "UEFI boot entries (Boot####, BootOrder, BootNext)", runEFI) }
+func init() {
+	register("efi", "UEFI boot entries (Boot####, BootOrder, BootNext)", runEFI)
+	describe("efi boot list", "[--efivars DIR] [--json]",
+		"Prints BootCurrent, BootNext, BootOrder and every Boot#### entry: its number, * when active, its description and device path.")
+	describe("efi boot add", "--part-guid GUID --part-start LBA --part-size LBAS [--part-num N] [--loader PATH] [--label TEXT] [--efivars DIR]",
+		"Adds a Boot#### entry (the first free number) for the loader PATH on the GPT partition described by the flags, active, and puts it first in BootOrder. Prints the entry's name.")
+	describe("efi boot rm", "[--efivars DIR] ENTRY",
+		"Removes the boot entry ENTRY (0001, Boot0001 or 0x1) and its place in BootOrder.")
+	describe("efi boot next", "[--efivars DIR] ENTRY",
+		"Sets BootNext so that the firmware boots ENTRY once, on the next boot only. ENTRY must exist.")
+	describe("efi boot order", "[--efivars DIR] [ENTRY,ENTRY...]",
+		"Prints BootOrder, or sets it to the comma-separated entries.")
+}
 
 func runEFI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "boot" {
 		args = args[1:]
-	} else if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+	} else if len(args) > 0 && !isHelp(args[0]) {
+		fmt.Fprintln(stderr, "usage: initos efi boot SUBCOMMAND [FLAGS] [ARGS]")
 		return fmt.Errorf("%w: initos efi: unknown subcommand %q (want: boot)", errUsage, args[0])
 	}
 	return dispatch(ctx, "efi boot", map[string]subcommand{
@@ -33,7 +46,7 @@ func efiParseNum(s string) (uint16, error) {
 	hex := strings.TrimPrefix(strings.TrimPrefix(s, "Boot"), "0x")
 	n, err := strconv.ParseUint(hex, 16, 16)
 	if err != nil {
-		return 0, fmt.Errorf("%w: boot entry %q is not 1-4 hex digits", errUsage, s)
+		return 0, fmt.Errorf("boot entry %q is not 1-4 hex digits", s)
 	}
 	return uint16(n), nil
 }
@@ -49,7 +62,7 @@ func efiEntryArgs(verb string, args []string, stdout, stderr io.Writer) (efivar.
 	}
 	n, err := efiParseNum(pos[0])
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, usageError(fs, "%v", err)
 	}
 	store, err := keysStore(*vars)
 	if err != nil {
@@ -58,9 +71,26 @@ func efiEntryArgs(verb string, args []string, stdout, stderr io.Writer) (efivar.
 	return store, n, nil
 }
 
+// efiBootJSON is what `efi boot list --json` prints; absent variables
+// are left out (BootCurrent, BootNext) or empty.
+type efiBootJSON struct {
+	BootCurrent string         `json:"boot_current,omitempty"`
+	BootNext    string         `json:"boot_next,omitempty"`
+	BootOrder   []string       `json:"boot_order"`
+	Entries     []efiEntryJSON `json:"entries"`
+}
+
+type efiEntryJSON struct {
+	Name        string `json:"name"`
+	Active      bool   `json:"active"`
+	Description string `json:"description"`
+	FilePath    string `json:"file_path"`
+}
+
 func efiBootList(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("efi boot list", stdout, stderr)
 	vars := efivarsFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -68,33 +98,61 @@ func efiBootList(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("efi boot list: %w", err)
 	}
+	list, err := efiReadBoot(store)
+	if err != nil {
+		return fmt.Errorf("efi boot list: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(stdout, list)
+	}
+	if list.BootCurrent != "" {
+		fmt.Fprintf(stdout, "BootCurrent: %s\n", list.BootCurrent)
+	}
+	if list.BootNext != "" {
+		fmt.Fprintf(stdout, "BootNext: %s\n", list.BootNext)
+	}
+	fmt.Fprintf(stdout, "BootOrder: %s\n", strings.Join(list.BootOrder, ","))
+	for _, e := range list.Entries {
+		active := " "
+		if e.Active {
+			active = "*"
+		}
+		fmt.Fprintf(stdout, "%s%s %s\t%s\n", e.Name, active, e.Description, e.FilePath)
+	}
+	return nil
+}
+
+// efiReadBoot reads BootCurrent, BootNext, BootOrder and the entries.
+func efiReadBoot(store efivar.Store) (*efiBootJSON, error) {
+	list := &efiBootJSON{BootOrder: []string{}, Entries: []efiEntryJSON{}}
 	for _, v := range []struct {
-		name string
-		get  func(efivar.Store) (uint16, bool, error)
-	}{{"BootCurrent", efivar.BootCurrent}, {"BootNext", efivar.BootNext}} {
-		if n, ok, err := v.get(store); err != nil {
-			return fmt.Errorf("efi boot list: %w", err)
-		} else if ok {
-			fmt.Fprintf(stdout, "%s: %04X\n", v.name, n)
+		dst *string
+		get func(efivar.Store) (uint16, bool, error)
+	}{{&list.BootCurrent, efivar.BootCurrent}, {&list.BootNext, efivar.BootNext}} {
+		n, ok, err := v.get(store)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			*v.dst = fmt.Sprintf("%04X", n)
 		}
 	}
 	order, err := efivar.BootOrder(store)
 	if err != nil {
-		return fmt.Errorf("efi boot list: %w", err)
+		return nil, err
 	}
-	fmt.Fprintf(stdout, "BootOrder: %s\n", efiFormatOrder(order))
+	for _, n := range order {
+		list.BootOrder = append(list.BootOrder, fmt.Sprintf("%04X", n))
+	}
 	entries, err := efivar.BootEntries(store)
 	if err != nil {
-		return fmt.Errorf("efi boot list: %w", err)
+		return nil, err
 	}
 	for _, e := range entries {
-		active := " "
-		if e.Option.Attributes&efivar.LoadOptionActive != 0 {
-			active = "*"
-		}
-		fmt.Fprintf(stdout, "%s%s %s\t%s\n", efivar.BootName(e.Num), active, e.Option.Description, e.Option.FilePath)
+		list.Entries = append(list.Entries, efiEntryJSON{efivar.BootName(e.Num), e.Option.Attributes&efivar.LoadOptionActive != 0,
+			e.Option.Description, e.Option.FilePath.String()})
 	}
-	return nil
+	return list, nil
 }
 
 func efiFormatOrder(order []uint16) string {
@@ -120,15 +178,15 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	g, err := efivar.ParseGUID(*partGUID)
 	switch {
 	case *partGUID == "":
-		return fmt.Errorf("%w: efi boot add: --part-guid is required", errUsage)
+		return usageError(fs, "--part-guid is required")
 	case err != nil:
-		return fmt.Errorf("%w: efi boot add: --part-guid: %v", errUsage, err)
+		return usageError(fs, "--part-guid: %v", err)
 	case *partStart == 0:
-		return fmt.Errorf("%w: efi boot add: --part-start is required", errUsage)
+		return usageError(fs, "--part-start is required")
 	case *partSize == 0:
-		return fmt.Errorf("%w: efi boot add: --part-size is required", errUsage)
+		return usageError(fs, "--part-size is required")
 	case *partNum > math.MaxUint32:
-		return fmt.Errorf("%w: efi boot add: --part-num %d: too large", errUsage, *partNum)
+		return usageError(fs, "--part-num %d: too large", *partNum)
 	}
 	store, err := keysStore(*vars)
 	if err != nil {
@@ -197,7 +255,7 @@ func efiBootOrder(_ context.Context, args []string, stdout, stderr io.Writer) er
 	for _, s := range strings.Split(pos[0], ",") {
 		n, err := efiParseNum(s)
 		if err != nil {
-			return err
+			return usageError(fs, "%v", err)
 		}
 		order = append(order, n)
 	}

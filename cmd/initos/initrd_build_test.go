@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"initos/bootconfig"
 	"initos/cpio"
 	"initos/initramfs"
+	"initos/initrd"
 	"initos/kmod"
 )
 
@@ -99,8 +102,9 @@ func TestInitrdBuild(t *testing.T) {
 	for _, compress := range []string{"zstd", "gzip", "none"} {
 		t.Run(compress, func(t *testing.T) {
 			one, two := filepath.Join(tmp, compress+"-1.img"), filepath.Join(tmp, compress+"-2.img")
-			if out := build(one, compress); !strings.Contains(out, "3 modules, 1 extra files") || !strings.Contains(out, "module a ") {
-				t.Errorf("initrd build output = %q, want a summary with 3 modules", out)
+			if out := build(one, compress); !strings.Contains(out, "3 modules, 1 extra files") || !strings.Contains(out, "module a ") ||
+				!strings.Contains(out, "config /etc/initos/initrd.json: mode boot, security version 0, kernel 6.1.0-test") {
+				t.Errorf("initrd build output = %q, want a summary with 3 modules and the config", out)
 			}
 			build(two, compress)
 			b1, _ := os.ReadFile(one)
@@ -126,6 +130,24 @@ func initrdCheckContents(t *testing.T, img string) {
 		mod + "modules.builtin":         "kernel/d.ko\n",
 		mod + "modules.builtin.modinfo": "d.alias=fs-d\x00",
 		"dev/console":                   "<char 5,1>",
+		"etc/initos/initrd.json": `{
+  "version": 1,
+  "mode": "boot",
+  "security_version": 0,
+  "kernel": "6.1.0-test",
+  "early_modules": [
+    "fs-a",
+    "d"
+  ],
+  "modules_image": {},
+  "unlock": {},
+  "root": {},
+  "control": {
+    "network": {}
+  },
+  "watchdog": {}
+}
+`,
 	}
 	for name, data := range want {
 		if g, ok := got[name]; !ok || g != data {
@@ -177,15 +199,20 @@ func TestInitrdBuildErrors(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{[]string{"-o", out}, true, "--init is required"},
-		{[]string{"--init", bin}, true, "-o is required"},
-		{[]string{"--init", bin, "--module", "a", "-o", out}, true, "--module needs --kernel-dir"},
-		{[]string{"--init", bin, "--file", "nohost", "-o", out}, true, "want GUESTPATH=HOSTPATH"},
-		{[]string{"--init", bin, "--compress", "xz", "-o", out}, true, "--compress"},
+		{[]string{"--kernel-dir", kdir, "-o", out}, false, "--init: initos-init is neither next to this program nor in $PATH"},
+		{[]string{"--init", bin, "--kernel-dir", kdir}, true, "-o is required"},
+		{[]string{"--init", bin, "--module", "a", "-o", out}, true, "--kernel-dir is required"},
+		{[]string{"--init", bin, "--no-modules", "--module", "a", "-o", out}, true, "--module and --no-modules exclude each other"},
+		{[]string{"--init", bin, "--no-modules", "--file", "nohost", "-o", out}, true, "want GUESTPATH=HOSTPATH"},
+		{[]string{"--init", bin, "--no-modules", "--compress", "xz", "-o", out}, true, "--compress"},
+		{[]string{"--init", bin, "--no-modules", "--mode", "rescue", "-o", out}, true, `--mode "rescue"`},
 		{[]string{"--init", bin, "--kernel-dir", kdir, "--module", "nope", "-o", out}, false, "nope not found"},
-		{[]string{"--init", filepath.Join(kdir, "missing"), "-o", out}, false, "--init"},
-		{[]string{"--init", bin, "--file", "x=" + filepath.Join(kdir, "missing"), "-o", out}, false, "--file x"},
+		{[]string{"--init", filepath.Join(kdir, "missing"), "--no-modules", "-o", out}, false, "init:"},
+		{[]string{"--init", bin, "--no-modules", "--file", "x=" + filepath.Join(kdir, "missing"), "-o", out}, false, "file x"},
+		{[]string{"--init", bin, "--no-modules", "--config", filepath.Join(kdir, "modules.dep"), "-o", out}, false, "--config: read initrd config"},
+		{[]string{"--init", bin, "--no-modules", "--modules-image", filepath.Join(kdir, "modules.dep"), "-o", out}, false, "--modules-image: modules image"},
 	} {
+		t.Setenv("PATH", "/nonexistent")
 		_, _, err := runInitrdCmd(t, append([]string{"build"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, errUsage) != tc.usage {
 			t.Errorf("initrd build %q = %v, want an error containing %q (usage %v)", tc.args, err, tc.want, tc.usage)
@@ -193,5 +220,43 @@ func TestInitrdBuildErrors(t *testing.T) {
 		if _, serr := os.Stat(out); serr == nil {
 			t.Fatalf("initrd build %q left %s behind", tc.args, out)
 		}
+	}
+}
+
+// TestInitrdBuildConfig: --config, --mode, --security-version,
+// --build-id, --modules-image and --json shape the shipped config.
+func TestInitrdBuildConfig(t *testing.T) {
+	kdir := initrdFakeKernelDir(t)
+	tmp := t.TempDir()
+	initBin := filepath.Join(tmp, "init")
+	os.WriteFile(initBin, []byte("\x7fELF"), 0o755)
+	base := filepath.Join(tmp, "base.json")
+	os.WriteFile(base, []byte(`{"version":1,"mode":"boot","failure_timeout_sec":30}`), 0o644)
+	img := ukiModulesImage(t)
+	out := filepath.Join(tmp, "initrd.img")
+	stdout, stderr, err := runInitrdCmd(t, "build", "--init", initBin, "--kernel-dir", kdir, "--no-default-modules", "--module", "fs-a",
+		"--config", base, "--mode", "install", "--security-version", "42", "--build-id", "b1", "--modules-image", img, "--json", "-o", out)
+	if err != nil {
+		t.Fatalf("initrd build: %v\n%s", err, stderr)
+	}
+	var s struct {
+		Bytes   int64 `json:"bytes"`
+		Modules []struct {
+			Name string `json:"name"`
+		} `json:"modules"`
+		Config bootconfig.Config `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("--json output %q: %v", stdout, err)
+	}
+	c := s.Config
+	if c.Mode != "install" || c.SecurityVersion != 42 || c.BuildID != "b1" || c.FailureTimeoutSec != 30 || len(s.Modules) != 2 || s.Bytes == 0 ||
+		c.ModulesImage.File != "initos/modules-6.1.0-test.sqfs" || len(c.ModulesImage.RootHash) != 64 {
+		t.Errorf("summary = %+v", s)
+	}
+	b, _ := os.ReadFile(out)
+	shipped, err := initrd.ReadConfig(b)
+	if err != nil || shipped.ModulesImage != c.ModulesImage || shipped.SecurityVersion != 42 {
+		t.Errorf("shipped config = %+v, %v", shipped, err)
 	}
 }

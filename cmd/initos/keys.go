@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -18,7 +20,15 @@ import (
 	"initos/efivar"
 )
 
-func init() { register("keys", "Secure Boot owner keys: create, enroll, status", runKeys) }
+func init() {
+	register("keys", "Secure Boot owner keys: create, enroll, status", runKeys)
+	describe("keys create", "[--cn NAME] [--owner GUID] [--extra-db ESL [--microsoft]] DIR",
+		"Generates the owner's Secure Boot keys into DIR (created 0700): RSA PK, KEK and db keys (NAME.key, PKCS#8 PEM, 0600) with self-signed certificates (NAME.crt PEM, NAME.cer DER), their EFI signature lists (NAME.esl) and the signed authenticated-variable updates that enroll them (db.auth, KEK.auth, PK.auth; noPK.auth clears PK). SOURCE_DATE_EPOCH sets the timestamps. Refuses a DIR that already holds PK.key.")
+	describe("keys enroll", "[--efivars DIR] KEYDIR",
+		"Writes db, KEK and PK (in that order, PK last) from KEYDIR's .auth files through efivarfs, while the firmware is in setup mode. Secure Boot is enforced from the next boot. Exit status 1 when the firmware is not in setup mode.")
+	describe("keys status", "[--efivars DIR] [--json]",
+		"Prints SetupMode, SecureBoot and the subjects of the certificates enrolled in PK, KEK and db.")
+}
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "keys", map[string]subcommand{
@@ -57,27 +67,21 @@ func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	cn := fs.String("cn", "InitOS owner", "common name prefix of the certificates")
 	ownerStr := fs.String("owner", "", "owner `GUID` of the signature list entries (default: random)")
 	extraDB := fs.String("extra-db", "", "EFI signature list `FILE` appended to db (e.g. vendor certificates saved from the firmware)")
-	microsoft := fs.Bool("microsoft", false, "keep Microsoft's certificates in db (needs --extra-db: InitOS ships none)")
+	microsoft := fs.Bool("microsoft", false, "keep the Microsoft certificates of --extra-db in db (default: drop them; InitOS ships none)")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if *microsoft && *extraDB == "" {
-		return fmt.Errorf("%w: keys create: --microsoft: InitOS ships no Microsoft certificates; save the firmware's db first (cat /sys/firmware/efi/efivars/db-d719b2cb-3d3a-4596-a3bc-dad00e67656f | tail -c +5 > ms.esl) and pass --extra-db ms.esl", errUsage)
+		return usageError(fs, "--microsoft: InitOS ships no Microsoft certificates; save the firmware's db first (cat /sys/firmware/efi/efivars/db-d719b2cb-3d3a-4596-a3bc-dad00e67656f | tail -c +5 > ms.esl) and pass --extra-db ms.esl")
 	}
 	owner, err := keysOwner(*ownerStr)
 	if err != nil {
-		return fmt.Errorf("keys create: %w", err)
+		return usageError(fs, "--owner: %v", err)
 	}
-	var extra []efivar.SignatureList
-	if *extraDB != "" {
-		b, err := os.ReadFile(*extraDB)
-		if err != nil {
-			return fmt.Errorf("keys create: %w", err)
-		}
-		if extra, err = efivar.ParseSignatureLists(b); err != nil {
-			return fmt.Errorf("keys create: %s: %w", *extraDB, err)
-		}
+	extra, err := keysExtraDB(*extraDB, *microsoft, stderr)
+	if err != nil {
+		return fmt.Errorf("keys create: %w", err)
 	}
 	now, err := keysNow()
 	if err != nil {
@@ -100,6 +104,67 @@ func keysCreate(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%s: PK, KEK, db for owner %s\n", dir, owner)
 	return nil
+}
+
+// keysExtraDB reads the --extra-db signature lists. Microsoft's
+// certificates (subject organization "Microsoft Corporation") are kept
+// only with --microsoft, which then requires at least one; a note on
+// stderr says what was dropped.
+func keysExtraDB(path string, microsoft bool, stderr io.Writer) ([]efivar.SignatureList, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lists, err := efivar.ParseSignatureLists(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	kept, ms, err := keysSplitMicrosoft(lists)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case microsoft && ms == 0:
+		return nil, fmt.Errorf("--microsoft: %s holds no Microsoft certificate", path)
+	case microsoft:
+		return lists, nil
+	case ms > 0:
+		fmt.Fprintf(stderr, "keys create: left out %d Microsoft certificate(s) of %s (--microsoft keeps them)\n", ms, path)
+	}
+	return kept, nil
+}
+
+// keysSplitMicrosoft returns lists without Microsoft's X.509 certificates
+// and how many there were.
+func keysSplitMicrosoft(lists []efivar.SignatureList) ([]efivar.SignatureList, int, error) {
+	var kept []efivar.SignatureList
+	n := 0
+	for _, l := range lists {
+		if l.Type != efivar.CertX509 {
+			kept = append(kept, l)
+			continue
+		}
+		var sigs []efivar.Signature
+		for _, sig := range l.Signatures {
+			c, err := x509.ParseCertificate(sig.Data)
+			if err != nil {
+				return nil, 0, fmt.Errorf("certificate owned by %v: %w", sig.Owner, err)
+			}
+			if slices.Contains(c.Subject.Organization, "Microsoft Corporation") {
+				n++
+				continue
+			}
+			sigs = append(sigs, sig)
+		}
+		if len(sigs) > 0 {
+			l.Signatures = sigs
+			kept = append(kept, l)
+		}
+	}
+	return kept, n, nil
 }
 
 func keysOwner(s string) (efivar.GUID, error) {
@@ -196,9 +261,36 @@ func keysEnroll(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// keysStatusJSON is what `keys status --json` prints.
+type keysStatusJSON struct {
+	SetupMode  uint8      `json:"setup_mode"`
+	SecureBoot uint8      `json:"secure_boot"`
+	PK         []certJSON `json:"pk"`
+	KEK        []certJSON `json:"kek"`
+	DB         []certJSON `json:"db"`
+}
+
+// certJSON names an enrolled certificate.
+type certJSON struct {
+	Subject string `json:"subject"`
+	Issuer  string `json:"issuer"`
+	Serial  string `json:"serial"`
+	SHA256  string `json:"sha256"`
+}
+
+func certsJSON(certs []*x509.Certificate) []certJSON {
+	out := []certJSON{}
+	for _, c := range certs {
+		sum := sha256.Sum256(c.Raw)
+		out = append(out, certJSON{c.Subject.String(), c.Issuer.String(), c.SerialNumber.String(), hex.EncodeToString(sum[:])})
+	}
+	return out
+}
+
 func keysStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("keys status", stdout, stderr)
 	vars := efivarsFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -209,6 +301,9 @@ func keysStatus(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	st, err := efivar.ReadStatus(store)
 	if err != nil {
 		return fmt.Errorf("keys status: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(stdout, keysStatusJSON{st.SetupMode, st.SecureBoot, certsJSON(st.PK), certsJSON(st.KEK), certsJSON(st.DB)})
 	}
 	fmt.Fprintf(stdout, "SetupMode=%d\nSecureBoot=%d\n", st.SetupMode, st.SecureBoot)
 	for _, v := range []struct {

@@ -2,23 +2,56 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 
 	"initos/luks2"
 )
 
-func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func init() {
+	describe("luks add-key", "(--key-file OLD | --volume-key-file VK) [--key-slot N] [PBKDF FLAGS] DEVICE NEWKEYFILE",
+		"Adds a keyslot for the passphrase in NEWKEYFILE (or --new-key-file), unlocking the volume key with an existing passphrase or the raw volume key. The new keyslot's material is written to a free area before the header that refers to it; an interrupt before that writes nothing.")
+	describe("luks remove-key", "[--force] --key-file F DEVICE",
+		"Removes the keyslot the passphrase opens. Removing the last keyslot leaves a volume nobody can open: it is refused unless --force (or -q/--batch-mode), or YES is typed on a terminal.")
+	describe("luks change-key", "--key-file OLD [PBKDF FLAGS] DEVICE NEWKEYFILE",
+		"Replaces the passphrase of the keyslot OLD opens: the new material goes to a free area, the header then points the same keyslot id at it, and only then is the old area wiped.")
+	describe("luks kill-slot", "[--force] DEVICE SLOT",
+		"Removes keyslot SLOT like cryptsetup luksKillSlot: its area is overwritten with random bytes and synced before the header drops it, and digests and tokens forget it. The last keyslot needs --force (or YES on a terminal).")
+	describe("luks header-backup", "--header-backup-file F DEVICE",
+		"Saves both header copies and the keyslots area (what cryptsetup luksHeaderBackup saves) to a new file F, mode 0600, written atomically.")
+	describe("luks header-restore", "[--force] --header-backup-file F DEVICE",
+		"Writes a header backup back onto DEVICE (opened exclusively): keyslots area, then secondary, then primary header. A device whose header has another UUID needs --force.")
+	describe("luks repair", "DEVICE", "Rewrites both header copies from the valid one with the highest seqid, reporting what was wrong with the other.")
+	describe("luks add-recovery-key", "(--key-file F | --volume-key-file VK) DEVICE",
+		"Adds a systemd-style recovery key (64 modhex characters, printed on stdout) in a new keyslot, with a systemd-recovery token, as systemd-cryptenroll --recovery-key does.")
+}
+
+// luksKeyslotFlags are the flags of verbs that make a keyslot.
+type luksKeyslotFlags struct {
+	pf           luksPBKDFFlags
+	showProgress *bool
+	bar          *kdfBar
+}
+
+func (k *luksKeyslotFlags) register(fs *flag.FlagSet) {
+	k.pf.register(fs)
+	k.showProgress = fs.Bool("progress", true, "show the PBKDF calibration on a terminal")
+}
+
+// options returns the keyslot options; the caller calls k.bar.finish.
+func (k *luksKeyslotFlags) options(fs *flag.FlagSet, stderr io.Writer) (luks2.KeyslotOptions, error) {
+	p, err := k.pf.value(fs)
+	k.bar = newKDFBar(stderr, *k.showProgress)
+	return luks2.KeyslotOptions{PBKDF: p, Progress: k.bar.update}, err
+}
+
+func luksAddKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks add-key", stdout, stderr)
-	var pf luksPBKDFFlags
-	pf.register(fs)
+	var kf luksKeyslotFlags
+	kf.register(fs)
 	var u luksUnlockFlags
 	u.register(fs)
 	newKey := fs.String("new-key-file", "", "new passphrase `file` (or NEWKEYFILE)")
@@ -30,10 +63,11 @@ func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) == 2 {
 		*newKey = pos[1]
 	}
-	o := luks2.KeyslotOptions{}
-	if o.PBKDF, err = pf.value(); err != nil {
+	o, err := kf.options(fs, stderr)
+	if err != nil {
 		return err
 	}
+	defer kf.bar.finish()
 	if *slot >= 0 {
 		o.ID = slot
 	}
@@ -41,16 +75,18 @@ func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	f, h, vk, err := u.open(pos[0], true)
+	defer clear(newPass)
+	f, h, vk, err := u.open(ctx, pos[0], true)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	defer vk.Destroy()
-	id, err := h.AddKey(f, vk.Bytes(), newPass, o)
+	id, err := h.AddKeyContext(ctx, f, vk.Bytes(), newPass, o)
 	if err != nil {
 		return err
 	}
+	kf.bar.finish()
 	fmt.Fprintf(stdout, "Key slot %d created.\n", id)
 	return nil
 }
@@ -60,19 +96,19 @@ func luksAddKey(_ context.Context, args []string, stdout, stderr io.Writer) erro
 type luksUnlockFlags struct{ keyFile, vkFile string }
 
 func (u *luksUnlockFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&u.keyFile, "key-file", "", "existing passphrase `file`")
+	fs.StringVar(&u.keyFile, "key-file", "", "existing passphrase `file` (- for stdin)")
 	fs.StringVar(&u.vkFile, "volume-key-file", "", "unlock with the raw volume key in this `file`")
 }
 
 // open opens path (the device or its detached header) for reading (and
 // writing), reads the header and gets the volume key. The caller closes f
 // and destroys vk.
-func (u *luksUnlockFlags) open(path string, write bool) (f *os.File, h *luks2.Header, vk *luks2.Secret, err error) {
+func (u *luksUnlockFlags) open(ctx context.Context, path string, write bool) (f *os.File, h *luks2.Header, vk *luks2.Secret, err error) {
 	f, h, err = openHeader(path, write)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if vk, err = luksVolumeKey(f, h, u.keyFile, u.vkFile); err != nil {
+	if vk, err = luksVolumeKey(ctx, f, h, u.keyFile, u.vkFile); err != nil {
 		f.Close()
 		return nil, nil, nil, err
 	}
@@ -80,7 +116,7 @@ func (u *luksUnlockFlags) open(path string, write bool) (f *os.File, h *luks2.He
 }
 
 // luksVolumeKey unlocks with a passphrase file or reads a volume key file.
-func luksVolumeKey(f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.Secret, error) {
+func luksVolumeKey(ctx context.Context, f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.Secret, error) {
 	if vkFile != "" {
 		b, err := readKeyFile("volume-key-file", vkFile)
 		if err != nil {
@@ -90,7 +126,7 @@ func luksVolumeKey(f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.
 		clear(b)
 		if err := h.VerifyVolumeKey(vk.Bytes()); err != nil {
 			vk.Destroy()
-			return nil, wrongKey(err)
+			return nil, luksExit(err)
 		}
 		return vk, nil
 	}
@@ -98,17 +134,18 @@ func luksVolumeKey(f *os.File, h *luks2.Header, keyFile, vkFile string) (*luks2.
 	if err != nil {
 		return nil, err
 	}
-	vk, _, err := h.Unlock(f, pass)
+	vk, _, err := h.UnlockContext(ctx, f, pass)
 	clear(pass)
 	if err != nil {
-		return nil, wrongKey(err)
+		return nil, luksExit(err)
 	}
 	return vk, nil
 }
 
-func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func luksRemoveKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks remove-key", stdout, stderr)
-	keyFile := fs.String("key-file", "", "passphrase `file` of the keyslot to remove")
+	keyFile := fs.String("key-file", "", "passphrase `file` of the keyslot to remove (- for stdin)")
+	force := batchFlags(fs, "remove the last keyslot")
 	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -118,19 +155,36 @@ func luksRemoveKey(_ context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer f.Close()
-	id, err := h.RemoveKey(f, pass)
+	vk, id, err := h.UnlockContext(ctx, f, pass)
+	clear(pass)
 	if err != nil {
-		return wrongKey(err)
+		return luksExit(err)
+	}
+	vk.Destroy()
+	if err := luksKill(h, f, id, *force, stderr); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "Key slot %d removed.\n", id)
 	return nil
 }
 
-func luksChangeKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// luksKill kills keyslot id, asking first (or refusing) when it is the
+// last one, as cryptsetup does.
+func luksKill(h *luks2.Header, f *os.File, id int, force bool, stderr io.Writer) error {
+	if ids := h.KeyslotIDs(); len(ids) == 1 && ids[0] == id {
+		msg := fmt.Sprintf("keyslot %d is the last keyslot of %s: removing it leaves a volume nobody can open", id, f.Name())
+		if err := destructive(stderr, force, "This is the last keyslot. Device will become unusable after purging this key.", msg); err != nil {
+			return err
+		}
+	}
+	return h.KillSlot(f, id)
+}
+
+func luksChangeKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks change-key", stdout, stderr)
-	var pf luksPBKDFFlags
-	pf.register(fs)
-	keyFile := fs.String("key-file", "", "current passphrase `file`")
+	var kf luksKeyslotFlags
+	kf.register(fs)
+	keyFile := fs.String("key-file", "", "current passphrase `file` (- for stdin)")
 	newKey := fs.String("new-key-file", "", "new passphrase `file` (or NEWKEYFILE)")
 	pos, err := parseFlags(fs, args, 1, 2)
 	if err != nil {
@@ -139,98 +193,48 @@ func luksChangeKey(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if len(pos) == 2 {
 		*newKey = pos[1]
 	}
-	var o luks2.KeyslotOptions
-	if o.PBKDF, err = pf.value(); err != nil {
+	o, err := kf.options(fs, stderr)
+	if err != nil {
 		return err
 	}
+	defer kf.bar.finish()
 	newPass, err := readKeyFile("new-key-file", *newKey)
 	if err != nil {
 		return err
 	}
+	defer clear(newPass)
 	f, h, old, err := openWithPass(pos[0], true, *keyFile)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	id, err := h.ChangeKey(f, old, newPass, o)
+	defer clear(old)
+	id, err := h.ChangeKeyContext(ctx, f, old, newPass, o)
 	if err != nil {
-		return wrongKey(err)
+		return luksExit(err)
 	}
+	kf.bar.finish()
 	fmt.Fprintf(stdout, "Key slot %d changed.\n", id)
 	return nil
 }
 
 func luksKillSlot(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks kill-slot", stdout, stderr)
+	force := batchFlags(fs, "kill the last keyslot")
 	pos, err := parseFlags(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}
 	id, err := strconv.Atoi(pos[1])
-	if err != nil {
-		return fmt.Errorf("%w: keyslot %q is not a number", errUsage, pos[1])
+	if err != nil || id < 0 {
+		return usageError(fs, "keyslot %q is not a number", pos[1])
 	}
 	f, h, err := openHeader(pos[0], true)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return h.KillSlot(f, id)
-}
-
-// luksToken dispatches "initos luks token add|remove|list" (with --help).
-func luksToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	subs := map[string]subcommand{
-		"add":    {"add a token: [--token-id N] --json-file F|- DEVICE", luksTokenVerb("add")},
-		"remove": {"remove a token: --token-id N DEVICE", luksTokenVerb("remove")},
-		"list":   {"print each token's id and JSON: DEVICE", luksTokenVerb("list")},
-	}
-	return dispatch(ctx, "luks token", subs, args, stdout, stderr)
-}
-
-func luksTokenVerb(verb string) func(context.Context, []string, io.Writer, io.Writer) error {
-	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
-		return luksTokenRun(verb, args, stdout, stderr)
-	}
-}
-
-func luksTokenRun(verb string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("luks token "+verb, stdout, stderr)
-	jsonFile := fs.String("json-file", "", "token JSON `file` (add; - for stdin)")
-	id := fs.Int("token-id", -1, "token `id` (add: default lowest free; remove: required)")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if verb == "remove" && *id < 0 {
-		return fmt.Errorf("%w: luks token remove: --token-id is required", errUsage)
-	}
-	f, h, err := openHeader(pos[0], verb != "list")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	switch verb {
-	case "add":
-		b, err := readKeyFile("json-file", *jsonFile)
-		if err != nil {
-			return err
-		}
-		n, err := h.AddToken(f, *id, b)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "Token %d created.\n", n)
-		return nil
-	case "remove":
-		return h.RemoveToken(f, *id)
-	default: // list
-		ids, _ := h.Tokens()
-		for _, i := range ids {
-			fmt.Fprintf(stdout, "%s\t%s\n", i, h.Meta.Tokens[i])
-		}
-		return nil
-	}
+	return luksKill(h, f, id, *force, stderr)
 }
 
 func luksHeaderBackup(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -241,7 +245,7 @@ func luksHeaderBackup(_ context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if *file == "" {
-		return fmt.Errorf("%w: --header-backup-file is required", errUsage)
+		return usageError(fs, "--header-backup-file is required")
 	}
 	return luks2.BackupFile(pos[0], *file)
 }
@@ -255,9 +259,9 @@ func luksHeaderRestore(_ context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if *file == "" {
-		return fmt.Errorf("%w: --header-backup-file is required", errUsage)
+		return usageError(fs, "--header-backup-file is required")
 	}
-	return luks2.RestoreFile(*file, pos[0], *force)
+	return luksExit(luks2.RestoreFile(*file, pos[0], *force))
 }
 
 func luksRepair(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -279,85 +283,7 @@ func luksRepair(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	return h.Write(f)
 }
 
-// printLuksHeader prints a luksDump-like summary.
-func printLuksHeader(w io.Writer, h *luks2.Header) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
-	fmt.Fprintf(tw, "Version:\t2\nEpoch:\t%d\nMetadata area:\t%d [bytes]\nKeyslots area:\t%d [bytes]\n",
-		h.Binary.SeqID, h.MetadataSize(), h.Meta.Config.KeyslotsSize)
-	fmt.Fprintf(tw, "UUID:\t%s\nLabel:\t%s\nSubsystem:\t%s\n", h.UUID(), h.Label(), h.Subsystem())
-	for _, e := range []error{h.PrimaryErr, h.SecondaryErr} {
-		if e != nil {
-			fmt.Fprintf(tw, "Damaged:\t%v\n", e)
-		}
-	}
-	for _, id := range sortedKeys(h.Meta.Segments) {
-		s := h.Meta.Segments[id]
-		fmt.Fprintf(tw, "Segment %s:\t%s offset %d size %s sector %d\n", id, s.Encryption, s.Offset, s.Size, s.SectorSize)
-	}
-	for _, id := range sortedKeys(h.Meta.Keyslots) {
-		k := h.Meta.Keyslots[id]
-		fmt.Fprintf(tw, "Keyslot %s:\tkey %d bits, %s %s, area %d+%d%s\n", id, k.KeySize*8, k.KDF.Type, kdfCost(k.KDF), k.Area.Offset, k.Area.Size, priorityNote(k.Priority))
-	}
-	for _, id := range sortedKeys(h.Meta.Digests) {
-		d := h.Meta.Digests[id]
-		fmt.Fprintf(tw, "Digest %s:\t%s %s iterations %d, keyslots %s, segments %s\n", id, d.Type, d.Hash, d.Iterations, idList(d.Keyslots), idList(d.Segments))
-	}
-	for _, id := range sortedKeys(h.Meta.Tokens) {
-		t := h.Meta.Tokens[id]
-		var tok struct {
-			Type     string
-			Keyslots []string
-		}
-		_ = json.Unmarshal(t, &tok)
-		fmt.Fprintf(tw, "Token %s:\t%s, keyslots %s\n", id, tok.Type, idList(tok.Keyslots))
-	}
-	return tw.Flush()
-}
-
-// priorityNote describes a keyslot priority other than normal, as
-// cryptsetup's luksDump does.
-func priorityNote(p *int) string {
-	switch {
-	case p == nil || *p == 1:
-		return ""
-	case *p == 0:
-		return ", priority ignore"
-	case *p == 2:
-		return ", priority preferred"
-	}
-	return fmt.Sprintf(", priority %d", *p)
-}
-
-// idList prints keyslot or segment ids, "-" for none.
-func idList(ids []string) string {
-	if len(ids) == 0 {
-		return "-"
-	}
-	return strings.Join(ids, ",")
-}
-
-// sortedKeys returns the decimal id keys of m in numeric order.
-func sortedKeys[V any](m map[string]V) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		a, _ := strconv.Atoi(ids[i])
-		b, _ := strconv.Atoi(ids[j])
-		return a < b
-	})
-	return ids
-}
-
-func kdfCost(k luks2.KDF) string {
-	if k.Type == "pbkdf2" {
-		return fmt.Sprintf("%s iterations %d", k.Hash, k.Iterations)
-	}
-	return fmt.Sprintf("time %d memory %d KiB cpus %d", k.Time, k.Memory, k.CPUs)
-}
-
-func luksAddRecoveryKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func luksAddRecoveryKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks add-recovery-key", stdout, stderr)
 	var u luksUnlockFlags
 	u.register(fs)
@@ -365,7 +291,7 @@ func luksAddRecoveryKey(_ context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	f, h, vk, err := u.open(pos[0], true)
+	f, h, vk, err := u.open(ctx, pos[0], true)
 	if err != nil {
 		return err
 	}

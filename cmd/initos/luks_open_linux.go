@@ -11,9 +11,12 @@ import (
 func init() {
 	luksSubs["open"] = subcommand{"map a dm-crypt device: --key-file F DEVICE NAME", luksOpen}
 	luksSubs["close"] = subcommand{"remove a dm-crypt device: NAME", luksClose}
+	describe("luks open", "(--key-file F | --volume-key-file VK) [--header H] [--readonly] [--allow-discards] DEVICE NAME",
+		"Unlocks DEVICE and maps it with dm-crypt as /dev/mapper/NAME (dm UUID CRYPT-LUKS2-<uuid>-NAME, like cryptsetup open); an image file is attached to an autoclear loop device. Volumes with dm-integrity or a reencryption in progress are refused, naming the feature.")
+	describe("luks close", "NAME", "Removes the dm-crypt mapping /dev/mapper/NAME.")
 }
 
-func luksOpen(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func luksOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("luks open", stdout, stderr)
 	var u luksUnlockFlags
 	u.register(fs)
@@ -25,7 +28,7 @@ func luksOpen(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	f, h, vk, err := u.open(orDefault(*header, pos[0]), false)
+	f, h, vk, err := u.open(ctx, orDefault(*header, pos[0]), false)
 	if err != nil {
 		return err
 	}

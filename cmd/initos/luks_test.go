@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +103,10 @@ func TestLuksCLI(t *testing.T) {
 	}
 	backup := filepath.Join(t.TempDir(), "hdr")
 	mustLuks(t, "header-backup", "--header-backup-file", backup, img)
-	mustLuks(t, "kill-slot", img, "1")
+	if _, err := runLuksCLI(t, "kill-slot", img, "1"); exitStatus(err) != 1 || !strings.Contains(err.Error(), "keyslot 1 is the last keyslot") {
+		t.Errorf("kill-slot of the last keyslot = %v (exit %d), want a refusal, exit 1", err, exitStatus(err))
+	}
+	mustLuks(t, "kill-slot", "--force", img, "1")
 	if _, err := runLuksCLI(t, "test-passphrase", "--key-file", key("three"), img); exitStatus(err) != 2 {
 		t.Errorf("test-passphrase after kill-slot: exit %d, want 2", exitStatus(err))
 	}
@@ -138,22 +142,47 @@ func TestLuksCLIRepair(t *testing.T) {
 	}
 }
 
+// TestLuksCLIErrors checks the message and exit status of each refusal:
+// 2 for usage errors and wrong passphrases (like cryptsetup), 1 otherwise.
 func TestLuksCLIErrors(t *testing.T) {
 	img, key := luksFiles(t)
-	for _, args := range [][]string{
-		{"format", img},
-		{"format", "--type", "luks1", "--key-file", key("k"), img},
-		{"format", "--iter-time", "10", "--pbkdf-force-iterations", "4", "--key-file", key("k"), img},
-		{"format", "--cipher", "des-cbc-plain", "--key-file", key("k"), img},
-		{"test-passphrase", "--key-file", key("k"), img},
-		{"token", "frob", img},
-		{"token"},
-		{"kill-slot", img, "x"},
-		{"token", "remove", img},
-		{"format", "--offset", "36028797018963968", "--key-file", key("k"), img},
+	mustLuks(t, append([]string{"format", "--key-file", key("k"), img}, luksFast...)...)
+	for _, tt := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"format", img}, 2, "--key-file is required"},
+		{[]string{"format", "--type", "luks1", "--key-file", key("k"), img}, 2, `--type "luks1": only luks2 is supported (LUKS1 is not)`},
+		{[]string{"format", "--iter-time", "10", "--pbkdf-force-iterations", "4", "--key-file", key("k"), img}, 2, "--iter-time and --pbkdf-force-iterations exclude each other"},
+		{[]string{"format", "--cipher", "des-cbc-plain", "--key-file", key("k"), img}, 2, `--cipher "des-cbc-plain": not supported (supported: aes-xts-plain64,`},
+		{[]string{"format", "--pbkdf", "scrypt", "--key-file", key("k"), img}, 2, `--pbkdf "scrypt": want argon2id, argon2i or pbkdf2`},
+		{[]string{"format", "--hash", "md5", "--key-file", key("k"), img}, 2, `--hash "md5": not supported (supported: blake2b-160,`},
+		{[]string{"format", "--luks2-metadata-size", "64x", "--key-file", key("k"), img}, 2, `invalid value "64x" for flag -luks2-metadata-size: invalid size "64x": unknown unit "x"`},
+		{[]string{"format", "--offset", "36028797018963968", "--key-file", key("k"), img}, 2, "--offset 36028797018963968: too large"},
+		{[]string{"format", "--key-file", key("k"), img}, 1, "vol.img contains a LUKS signature; use --force (or --batch-mode) to go ahead"},
+		{[]string{"format", "--force", "--key-file", key("k"), "--luks2-metadata-size", "8k", img}, 1, "metadata size 8192 is not a power of two in 16 KiB..4 MiB"},
+		{[]string{"test-passphrase", "--key-file", key("wrong"), img}, 2, "unlock: no keyslot opens with this passphrase"},
+		{[]string{"test-passphrase", "--key-file", key("k"), "--key-slot", "7", img}, 1, "unlock: keyslot 7: no such keyslot"},
+		{[]string{"test-passphrase", "--key-file", filepath.Join(t.TempDir(), "none"), img}, 1, "read --key-file"},
+		{[]string{"token", "frob", img}, 2, `unknown subcommand "frob"`},
+		{[]string{"token"}, 2, "no subcommand given"},
+		{[]string{"token", "remove", img}, 2, "--token-id is required"},
+		{[]string{"token", "list", "--token-id", "3", img}, 1, "no token 3"},
+		{[]string{"kill-slot", img, "x"}, 2, `keyslot "x" is not a number`},
+		{[]string{"kill-slot", img, "0"}, 1, "keyslot 0 is the last keyslot of " + img + ": removing it leaves a volume nobody can open; use --force (or --batch-mode) to go ahead"},
+		{[]string{"kill-slot", "--force", img, "5"}, 1, "kill keyslot 5: no such keyslot"},
+		{[]string{"remove-key", "--key-file", key("k"), img}, 1, "keyslot 0 is the last keyslot"},
+		{[]string{"remove-key", "--key-file", key("wrong"), img}, 2, "no keyslot opens with this passphrase"},
+		{[]string{"header-backup", img}, 2, "--header-backup-file is required"},
+		{[]string{"dump", filepath.Join(t.TempDir(), "none")}, 1, "no such file or directory"},
 	} {
-		mustFail(t, append([]string{"luks"}, args...)...)
+		_, err := runLuksCLI(t, tt.args...)
+		if exitCode(err, io.Discard) != tt.status || err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("initos luks %q = %v (exit %d), want exit %d and %q", tt.args, err, exitCode(err, io.Discard), tt.status, tt.want)
+		}
 	}
+	mustLuks(t, "test-passphrase", "--key-file", key("k"), img) // every refusal left the volume as it was
 }
 
 func TestLuksCLITokenHelp(t *testing.T) {

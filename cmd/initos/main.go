@@ -48,11 +48,52 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+func main() { os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// runMain runs the command with SIGINT and SIGTERM cancelling its context
+// and returns the exit status: 128+signal when a signal stopped it.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, args, stdout, stderr)
 	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	return exitCode(withCause(ctx, err), stderr)
+}
+
+// signalCause is the cancellation cause of the command's context when a
+// signal arrives; exitCode turns it into status 128+signal (130 for
+// SIGINT, 143 for SIGTERM). It matches context.Canceled.
+type signalCause struct{ sig syscall.Signal }
+
+func (s signalCause) Error() string        { return s.sig.String() }
+func (s signalCause) Is(target error) bool { return target == context.Canceled }
+
+// notifyContext is signal.NotifyContext with a cause that names the signal.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(signalCause{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel(nil) }
+}
+
+// withCause adds the signal that cancelled ctx to an error that reports
+// the cancellation without it (a verb returning ctx.Err()).
+func withCause(ctx context.Context, err error) error {
+	var sc signalCause
+	if err == nil || !errors.Is(err, context.Canceled) || errors.As(err, &sc) {
+		return err
+	}
+	if errors.As(context.Cause(ctx), &sc) {
+		return fmt.Errorf("%w (%w)", err, sc)
+	}
+	return err
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -64,7 +105,10 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "initos:", err)
 	var ee *exitError
+	var sc signalCause
 	switch {
+	case errors.As(err, &sc):
+		return 128 + int(sc.sig)
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, errUsage):

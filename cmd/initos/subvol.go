@@ -6,23 +6,56 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"initos/btrfsioctl"
 )
 
-func init() { register("subvol", "btrfs subvolumes", runSubvol) }
+func init() {
+	register("subvol", "btrfs subvolumes", runSubvol)
+	describe("subvol create", "PATH...", "Creates an empty subvolume at each PATH (BTRFS_IOC_SUBVOL_CREATE_V2).")
+	describe("subvol snapshot", "[-r] SRC DST", "Snapshots the subvolume SRC as DST; -r makes the snapshot read-only.")
+	describe("subvol delete", "[-R] PATH...",
+		"Deletes each subvolume. A subvolume with nested subvolumes is refused unless -R, which deletes them first.")
+	describe("subvol list", "[--json] PATH",
+		"Lists the subvolumes of the filesystem holding PATH, like `btrfs subvolume list -p -u -q -R`: id, "+
+			"generation, parent id, read-only flag, uuid and path relative to the top level. Needs CAP_SYS_ADMIN.")
+	describe("subvol show", "[--json] PATH", "Shows the subvolume at PATH, like `btrfs subvolume show`.")
+	describe("subvol set-default", "PATH", "Makes the subvolume at PATH the filesystem's default (mounted without subvol=).")
+	describe("subvol get-default", "[--json] PATH", "Prints the id and path of the filesystem's default subvolume.")
+	describe("subvol ro", "[true|false] PATH", "Prints ro=true|false for the subvolume at PATH, or sets or clears its read-only flag.")
+}
+
+// subvolJSON is a subvolume in the --json output of list and show.
+type subvolJSON struct {
+	ID                 uint64 `json:"id"`
+	ParentID           uint64 `json:"parent_id"`
+	Name               string `json:"name"`
+	Path               string `json:"path"`
+	UUID               string `json:"uuid"`
+	ParentUUID         string `json:"parent_uuid"`
+	ReceivedUUID       string `json:"received_uuid"`
+	Generation         uint64 `json:"generation"`
+	CreationGeneration uint64 `json:"creation_generation"`
+	ReadOnly           bool   `json:"read_only"`
+}
+
+func toJSON(s btrfsioctl.Subvolume) subvolJSON {
+	return subvolJSON{s.ID, s.ParentID, s.Name, s.Path, s.UUID.String(), s.ParentUUID.String(), s.ReceivedUUID.String(),
+		s.Generation, s.CreationGeneration, s.ReadOnly}
+}
 
 func runSubvol(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "subvol", map[string]subcommand{
-		"create":      {"create an empty subvolume: PATH", subvolCreate},
-		"snapshot":    {"snapshot a subvolume: [-r] SRC DST", subvolSnapshot},
-		"delete":      {"delete subvolumes: [-R] PATH...", subvolDelete},
-		"list":        {"list the subvolumes of a filesystem: PATH", subvolList},
-		"show":        {"show one subvolume: PATH", subvolShow},
-		"set-default": {"make a subvolume the default: PATH", subvolSetDefault},
-		"get-default": {"print the default subvolume: PATH", subvolGetDefault},
-		"ro":          {"get or set the read-only flag: [true|false] PATH", subvolRO},
+		"create":      {"create empty subvolumes", subvolCreate},
+		"snapshot":    {"snapshot a subvolume", subvolSnapshot},
+		"delete":      {"delete subvolumes", subvolDelete},
+		"list":        {"list the subvolumes of a filesystem", subvolList},
+		"show":        {"show one subvolume", subvolShow},
+		"set-default": {"make a subvolume the default", subvolSetDefault},
+		"get-default": {"print the default subvolume", subvolGetDefault},
+		"ro":          {"get or set the read-only flag", subvolRO},
 	}, args, stdout, stderr)
 }
 
@@ -73,13 +106,22 @@ func subvolDelete(_ context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func subvolList(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol list", stdout, stderr), args, 1, 1)
+	fs := newFlags("subvol list", stdout, stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	subs, err := btrfsioctl.List(pos[0])
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		out := []subvolJSON{}
+		for _, s := range subs {
+			out = append(out, toJSON(s))
+		}
+		return writeJSON(stdout, out)
 	}
 	for _, s := range subs {
 		flags := "-"
@@ -92,13 +134,18 @@ func subvolList(_ context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func subvolShow(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol show", stdout, stderr), args, 1, 1)
+	fs := newFlags("subvol show", stdout, stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
 	s, err := btrfsioctl.Info(pos[0])
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, toJSON(s))
 	}
 	flags := "-"
 	if s.ReadOnly {
@@ -123,7 +170,9 @@ func subvolSetDefault(_ context.Context, args []string, stdout, stderr io.Writer
 }
 
 func subvolGetDefault(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol get-default", stdout, stderr), args, 1, 1)
+	fs := newFlags("subvol get-default", stdout, stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -137,12 +186,19 @@ func subvolGetDefault(_ context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 	}
+	if *asJSON {
+		return writeJSON(stdout, struct {
+			ID   uint64 `json:"id"`
+			Path string `json:"path"`
+		}{id, strings.TrimPrefix(p, "<FS_TREE>")})
+	}
 	fmt.Fprintf(stdout, "ID %d path %s\n", id, p)
 	return nil
 }
 
 func subvolRO(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	pos, err := parseFlags(newFlags("subvol ro", stdout, stderr), args, 1, 2)
+	fs := newFlags("subvol ro", stdout, stderr)
+	pos, err := parseFlags(fs, args, 1, 2)
 	if err != nil {
 		return err
 	}
@@ -158,7 +214,7 @@ func subvolRO(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	ro, err := strconv.ParseBool(val)
 	if err != nil {
 		if ro, err = strconv.ParseBool(path); err != nil {
-			return fmt.Errorf("%w: initos subvol ro: want true or false, got %q", errUsage, val)
+			return usageError(fs, "want true or false, got %q", val)
 		}
 		path = val
 	}

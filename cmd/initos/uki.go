@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +19,15 @@ import (
 	"initos/pecoff"
 )
 
-func init() { register("uki", "build, sign, verify and inspect Unified Kernel Images", runUKI) }
+func init() {
+	register("uki", "build, sign, verify and inspect Unified Kernel Images", runUKI)
+	describe("uki build", "--linux FILE -o OUT [--stub FILE] [--initrd FILE] [--cmdline TEXT|@FILE] [--key KEY --cert CERT] [FLAGS]",
+		"Assembles a Unified Kernel Image the way ukify does: a copy of systemd-stub (--stub) with .osrel, .cmdline, .dtb, .uname, .splash, .pcrpkey, .initrd, a merged .sbat, .pcrsig and .linux appended in that order. With --pcr-private-key it also signs the expected PCR 11 values (.pcrsig, as systemd-measure). With --key and --cert the result is signed (Authenticode, SHA-256). The output is written atomically and depends only on the inputs (SOURCE_DATE_EPOCH sets the signing time).")
+	describe("uki sign", "--key KEY --cert CERT [-o OUT] FILE",
+		"Adds an Authenticode signature (SHA-256, RSA 2048/3072/4096, PKCS#1 or PKCS#8 PEM key) to FILE's certificate table, keeping existing signatures, and writes the result atomically to OUT (default: FILE in place). SOURCE_DATE_EPOCH sets the signing time; without it none is written and the output is reproducible.")
+	describe("uki strip", "[-o OUT] FILE",
+		"Removes the attribute certificate table (every signature) from FILE and writes the unsigned image atomically to OUT (default: FILE in place).")
+}
 
 func runUKI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return dispatch(ctx, "uki", map[string]subcommand{
@@ -54,6 +58,7 @@ var ukiBuildHook func(fs *flag.FlagSet, stdout io.Writer) func(stub []byte, u pe
 type ukiBuildFlags struct {
 	stub, linux, initrd, cmdline, osRelease, uname, splash, dtb string
 	pcrpkey, pcrsig, sbat, out, key, cert                       string
+	modImage, modImagePath                                      string
 }
 
 func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -72,6 +77,8 @@ func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.sbat, "sbat", "", "extra SBAT CSV `FILE` merged into .sbat")
 	fs.StringVar(&f.key, "key", "", "sign the result with this PEM `KEY` (needs --cert)")
 	fs.StringVar(&f.cert, "cert", "", "signing certificate PEM `FILE`")
+	fs.StringVar(&f.modImage, "modules-image", "", "modules image `FILE` (squashfs + verity): write its root hash, salt and sizes into the initrd's signed config")
+	fs.StringVar(&f.modImagePath, "modules-image-path", "", "path of the modules image on the ESP (default initos/modules-UNAME.sqfs)")
 	fs.StringVar(&f.out, "o", "", "output `FILE` (required)")
 	build := pecoff.BuildUKI
 	if ukiBuildHook != nil {
@@ -81,9 +88,15 @@ func ukiBuild(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if f.linux == "" || f.out == "" {
-		return fmt.Errorf("%w: uki build: --linux and -o are required", errUsage)
+		return usageError(fs, "--linux and -o are required")
+	}
+	if (f.key == "") != (f.cert == "") {
+		return usageError(fs, "--key and --cert go together")
 	}
 	u, err := f.payloads()
+	if err == nil {
+		err = f.bindModulesImage(&u, stdout)
+	}
 	if err != nil {
 		return fmt.Errorf("uki build: %w", err)
 	}
@@ -142,7 +155,7 @@ func ukiSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *key == "" || *cert == "" {
-		return fmt.Errorf("%w: uki sign: --key and --cert are required", errUsage)
+		return usageError(fs, "--key and --cert are required")
 	}
 	img, err := ukiRead(pos[0])
 	if err != nil {
@@ -240,32 +253,6 @@ func ukiLoadTrusted(path string) ([]*x509.Certificate, error) {
 	return nil, fmt.Errorf("%w (nor an EFI signature list)", certErr)
 }
 
-func ukiVerify(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki verify", stdout, stderr)
-	certPath := fs.String("cert", "", "trusted `CERTIFICATES`: PEM bundle, one DER, or an EFI signature list (db.esl, efivarfs db)")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if *certPath == "" {
-		return fmt.Errorf("%w: uki verify: --cert is required", errUsage)
-	}
-	trusted, err := ukiLoadTrusted(*certPath)
-	if err != nil {
-		return fmt.Errorf("uki verify: %w", err)
-	}
-	img, err := ukiRead(pos[0])
-	if err != nil {
-		return fmt.Errorf("uki verify: %w", err)
-	}
-	sig, err := authenticode.Verify(img, trusted)
-	if err != nil {
-		return &exitError{1, fmt.Errorf("uki verify: %s: %w", pos[0], err)}
-	}
-	fmt.Fprintf(stdout, "%s: OK, signed by %q\n", pos[0], sig.Signer.Subject.String())
-	return nil
-}
-
 func ukiStrip(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("uki strip", stdout, stderr)
 	out := fs.String("o", "", "output `FILE` (default: IN in place)")
@@ -287,7 +274,15 @@ func ukiStrip(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	return ukiWriteFile(dst, img.Bytes())
 }
 
+// ukiMaxFile bounds what ukiRead reads: a PE image is at most 4 GiB.
+const ukiMaxFile = 1<<32 - 1
+
+// ukiRead reads and parses a PE image; a file larger than a PE image can
+// be is refused before it is read.
 func ukiRead(path string) (*pecoff.Image, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > ukiMaxFile {
+		return nil, fmt.Errorf("%s: %d bytes, larger than a PE image can be (4 GiB)", path, st.Size())
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -306,113 +301,4 @@ func ukiWriteFile(path string, data []byte) error { return ukiWriteFileMode(path
 // ukiWriteFileMode is ukiWriteFile with the final permission bits.
 func ukiWriteFileMode(path string, data []byte, mode os.FileMode) error {
 	return atomicfile.WriteFile(path, data, mode)
-}
-
-// ukiReport is what `uki inspect --json` prints.
-type ukiReport struct {
-	Size          int                  `json:"size"`
-	CheckSum      string               `json:"checksum"`
-	CheckSumOK    bool                 `json:"checksum_ok"`
-	Authenticode  string               `json:"authenticode_sha256"`
-	Sections      []ukiSectionReport   `json:"sections"`
-	Signatures    []ukiSignatureReport `json:"signatures"`
-	SignatureNote string               `json:"signature_error,omitempty"`
-}
-
-type ukiSectionReport struct {
-	Name           string `json:"name"`
-	VirtualAddress uint32 `json:"rva"`
-	VirtualSize    uint32 `json:"virtual_size"`
-	Offset         uint32 `json:"offset"`
-	RawSize        uint32 `json:"raw_size"`
-	SHA256         string `json:"sha256"`
-}
-
-type ukiSignatureReport struct {
-	Subject     string `json:"subject"`
-	Issuer      string `json:"issuer"`
-	Serial      string `json:"serial"`
-	Digest      string `json:"digest"`
-	DigestAlg   string `json:"digest_algorithm"`
-	DigestOK    bool   `json:"digest_matches"`
-	SigningTime string `json:"signing_time,omitempty"`
-}
-
-func ukiInspect(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("uki inspect", stdout, stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	img, err := ukiRead(pos[0])
-	if err != nil {
-		return fmt.Errorf("uki inspect: %w", err)
-	}
-	rep, err := ukiInspectImage(img)
-	if err != nil {
-		return fmt.Errorf("uki inspect: %w", err)
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	ukiPrintReport(stdout, rep)
-	return nil
-}
-
-func ukiInspectImage(img *pecoff.Image) (*ukiReport, error) {
-	digest, err := authenticode.Hash(img, crypto.SHA256)
-	if err != nil {
-		return nil, err
-	}
-	rep := &ukiReport{
-		Size: len(img.Bytes()), CheckSum: fmt.Sprintf("%#08x", img.CheckSum()),
-		CheckSumOK: img.CheckSum() == img.ComputeCheckSum(), Authenticode: hex.EncodeToString(digest),
-		Sections: []ukiSectionReport{}, Signatures: []ukiSignatureReport{},
-	}
-	for _, s := range img.Sections() {
-		sum := sha256.Sum256(img.Section(s.Name))
-		rep.Sections = append(rep.Sections, ukiSectionReport{s.Name, s.VirtualAddress, s.VirtualSize, s.Offset, s.Size, hex.EncodeToString(sum[:])})
-	}
-	sigs, err := authenticode.Signatures(img)
-	if err != nil {
-		rep.SignatureNote = err.Error()
-	}
-	for _, s := range sigs {
-		rep.Signatures = append(rep.Signatures, ukiSignatureFor(img, s))
-	}
-	return rep, nil
-}
-
-func ukiSignatureFor(img *pecoff.Image, s authenticode.Signature) ukiSignatureReport {
-	d, err := authenticode.Hash(img, s.DigestAlgorithm)
-	r := ukiSignatureReport{
-		Subject: s.Signer.Subject.String(), Issuer: s.Signer.Issuer.String(), Serial: s.Signer.SerialNumber.String(),
-		Digest: hex.EncodeToString(s.Digest), DigestAlg: s.DigestAlgorithm.String(),
-		DigestOK: err == nil && bytes.Equal(d, s.Digest),
-	}
-	if !s.SigningTime.IsZero() {
-		r.SigningTime = s.SigningTime.UTC().Format(time.RFC3339)
-	}
-	return r
-}
-
-func ukiPrintReport(w io.Writer, r *ukiReport) {
-	fmt.Fprintf(w, "size %d, checksum %s (ok: %v), authenticode sha256 %s\n", r.Size, r.CheckSum, r.CheckSumOK, r.Authenticode)
-	fmt.Fprintf(w, "%-9s %10s %10s %10s %10s  %s\n", "SECTION", "RVA", "VSIZE", "OFFSET", "RAWSIZE", "SHA256")
-	for _, s := range r.Sections {
-		fmt.Fprintf(w, "%-9s %#10x %10d %#10x %10d  %s\n", s.Name, s.VirtualAddress, s.VirtualSize, s.Offset, s.RawSize, s.SHA256)
-	}
-	if r.SignatureNote != "" {
-		fmt.Fprintf(w, "signatures: %s\n", r.SignatureNote)
-	}
-	if len(r.Signatures) == 0 && r.SignatureNote == "" {
-		fmt.Fprintln(w, "signatures: none")
-	}
-	for i, s := range r.Signatures {
-		fmt.Fprintf(w, "signature %d: subject %q issuer %q serial %s %s %s (matches image: %v)\n",
-			i, s.Subject, s.Issuer, s.Serial, s.DigestAlg, s.Digest, s.DigestOK)
-	}
 }

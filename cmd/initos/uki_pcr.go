@@ -26,7 +26,7 @@ func ukiPCRFlags(fs *flag.FlagSet, stdout io.Writer) func([]byte, pecoff.UKI) (*
 	fs.StringVar(&o.privateKey, "pcr-private-key", "", "sign PCR 11 with this PEM RSA `KEY` (embeds .pcrpkey and .pcrsig)")
 	fs.StringVar(&o.publicKey, "pcr-public-key", "", "PEM public `KEY` for .pcrpkey (default: derived from --pcr-private-key)")
 	fs.StringVar(&o.banks, "pcr-banks", "sha256", "PCR `BANKS` to sign for, comma-separated (sha256 only)")
-	fs.StringVar(&o.phases, "phases", ":", "phase `PATHS` to sign, comma/space-separated, words joined by ':' (':' = at boot)")
+	fs.StringVar(&o.phases, "phases", "enter-initrd", "phase `PATHS` to sign, comma/space-separated, words joined by ':' (':' = at boot, before any phase); the default is what initos-init unseals against, in the initrd only")
 	return func(stub []byte, u pecoff.UKI) (*pecoff.Image, error) {
 		s, err := o.signing(fs)
 		if err != nil {
@@ -36,7 +36,7 @@ func ukiPCRFlags(fs *flag.FlagSet, stdout io.Writer) func([]byte, pecoff.UKI) (*
 			return pecoff.BuildUKI(stub, u)
 		}
 		if len(u.PCRSig) != 0 {
-			return nil, fmt.Errorf("%w: --pcrsig and --pcr-private-key exclude each other", errUsage)
+			return nil, usageError(fs, "--pcrsig and --pcr-private-key exclude each other")
 		}
 		img, err := uki.Build(stub, u, s)
 		if err != nil {
@@ -57,7 +57,7 @@ func (o *ukiPCROptions) signing(fs *flag.FlagSet) (*uki.PCRSigning, error) {
 			}
 		})
 		if len(set) > 0 {
-			return nil, fmt.Errorf("%w: %s need --pcr-private-key", errUsage, strings.Join(set, " "))
+			return nil, usageError(fs, "%s need --pcr-private-key", strings.Join(set, " "))
 		}
 		return nil, nil
 	}
@@ -74,12 +74,12 @@ func (o *ukiPCROptions) signing(fs *flag.FlagSet) (*uki.PCRSigning, error) {
 	for _, name := range strings.Split(o.banks, ",") {
 		b, err := tpm2.ParseBank(strings.TrimSpace(name))
 		if err != nil {
-			return nil, fmt.Errorf("%w: --pcr-banks: %v", errUsage, err)
+			return nil, usageError(fs, "--pcr-banks: %v", err)
 		}
 		s.Banks = append(s.Banks, b)
 	}
 	if s.Phases, err = uki.ParsePhases(o.phases); err != nil {
-		return nil, fmt.Errorf("%w: --phases: %v", errUsage, err)
+		return nil, usageError(fs, "--phases: %v", err)
 	}
 	return s, nil
 }

@@ -17,6 +17,9 @@ import (
 func init() {
 	veritySubs["open"] = subcommand{"map a verity device: [flags] NAME DATA HASH ROOTHASH", verityOpen}
 	veritySubs["close"] = subcommand{"remove a verity device: NAME", verityClose}
+	describe("verity open", "[FLAGS] NAME DATA HASH ROOTHASH",
+		"Maps DATA, checked against the tree on HASH and ROOTHASH (hex), as the read-only device-mapper device /dev/mapper/NAME, like veritysetup open. Regular files are attached to read-only loop devices that go away with the mapping. The tree's parameters come from the superblock at --hash-offset (flags given with a superblock must match it), or from the flags with --no-superblock. Needs root and the dm-verity kernel module.")
+	describe("verity close", "NAME", "Removes the device-mapper device NAME, like veritysetup close.")
 }
 
 // verityOpenFlags are veritysetup open's options.
@@ -49,7 +52,7 @@ func (o *verityOpenFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.sigKeyDesc, "root-hash-sig-key-desc", "", "`description` of a keyring key holding the root hash signature")
 }
 
-func (o *verityOpenFlags) params() (verity.Params, error) {
+func (o *verityOpenFlags) params(fs *flag.FlagSet) (verity.Params, error) {
 	p := verity.Params{
 		NoSuperblock: o.noSuperblock,
 		Hash:         o.hash,
@@ -59,22 +62,22 @@ func (o *verityOpenFlags) params() (verity.Params, error) {
 	}
 	var err error
 	if p.DataBlockSize, p.HashBlockSize, err = blockSizeFlags(o.dataBlockSize, o.hashBlockSize); err != nil {
-		return p, err
+		return p, usageError(fs, "%v", err)
 	}
 	if o.format > 1 {
-		return p, fmt.Errorf("%w: verity open: --format %d: want 0 or 1", errUsage, o.format)
+		return p, usageError(fs, "--format %d: want 0 or 1", o.format)
 	}
 	if !p.NoSalt {
 		salt, err := hex.DecodeString(o.salt)
 		if err != nil {
-			return p, fmt.Errorf("%w: verity open: --salt: %v", errUsage, err)
+			return p, usageError(fs, "--salt: %v", err)
 		}
 		p.Salt = salt
 	}
 	return p, nil
 }
 
-func (o *verityOpenFlags) corruption() (dm.CorruptionMode, error) {
+func (o *verityOpenFlags) corruption(fs *flag.FlagSet) (dm.CorruptionMode, error) {
 	modes := []struct {
 		on   bool
 		mode dm.CorruptionMode
@@ -86,7 +89,7 @@ func (o *verityOpenFlags) corruption() (dm.CorruptionMode, error) {
 		}
 	}
 	if n > 1 {
-		return mode, fmt.Errorf("%w: verity open: --ignore-corruption, --restart-on-corruption and --panic-on-corruption exclude each other", errUsage)
+		return mode, usageError(fs, "--ignore-corruption, --restart-on-corruption and --panic-on-corruption exclude each other")
 	}
 	return mode, nil
 }
@@ -102,16 +105,20 @@ func verityOpen(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	name, data, hashPath := pos[0], pos[1], pos[2]
 	root, err := hex.DecodeString(pos[3])
 	if err != nil || len(root) == 0 {
-		return fmt.Errorf("%w: verity open %s: root hash %q is not hex", errUsage, name, pos[3])
+		return usageError(fs, "ROOTHASH %q is not hex", pos[3])
 	}
-	mode, err := o.corruption()
+	mode, err := o.corruption(fs)
 	if err != nil {
 		return err
 	}
 	if err := dm.CheckName(name); err != nil {
-		return fmt.Errorf("%w: verity open: %v", errUsage, err)
+		return usageError(fs, "%v", err)
 	}
-	tree, err := readTree(data, hashPath, &o, root)
+	p, err := o.params(fs)
+	if err != nil {
+		return err
+	}
+	tree, err := readTree(fs, data, hashPath, o.hashOffset, p, root)
 	if err != nil {
 		return fmt.Errorf("verity open %s: %w", name, err)
 	}
@@ -119,11 +126,7 @@ func verityOpen(_ context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // readTree describes the tree from HASH's superblock (or the flags).
-func readTree(data, hashPath string, o *verityOpenFlags, root []byte) (*verity.Result, error) {
-	p, err := o.params()
-	if err != nil {
-		return nil, err
-	}
+func readTree(fs *flag.FlagSet, data, hashPath string, off int64, p verity.Params, root []byte) (*verity.Result, error) {
 	dataSize, err := deviceSize(data)
 	if err != nil {
 		return nil, err
@@ -133,7 +136,11 @@ func readTree(data, hashPath string, o *verityOpenFlags, root []byte) (*verity.R
 		return nil, err
 	}
 	defer hf.Close()
-	return verity.Open(hf, o.hashOffset, dataSize, p, root)
+	r, err := verity.Open(hf, off, dataSize, p, root)
+	if err != nil {
+		return nil, err
+	}
+	return r, checkTreeFlags(fs, p, r)
 }
 
 // deviceSize is the size of a regular file or block device.

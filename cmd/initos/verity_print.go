@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -25,23 +24,30 @@ type treeJSON struct {
 	HashDeviceSize int64  `json:"hash_device_size"`
 }
 
+// treeOf is the JSON form of a tree, with its root hash when withRoot.
+func treeOf(r *verity.Result, withRoot bool) treeJSON {
+	j := treeJSON{treeUUID(r), r.HashType, r.DataBlocks, r.DataBlockSize, r.HashBlocks, r.HashBlockSize,
+		r.Hash, r.SaltHex(), "", r.Superblock, r.HashOffset, r.HashStartBlock, r.HashEnd()}
+	if withRoot {
+		j.RootHash = r.RootHashHex()
+	}
+	return j
+}
+
+func treeUUID(r *verity.Result) string {
+	if r.Superblock {
+		return r.UUID.String()
+	}
+	return ""
+}
+
 // printTree prints a tree the way veritysetup format (withRoot) and dump
 // do, or as JSON.
 func printTree(w io.Writer, hashPath string, r *verity.Result, withRoot, asJSON bool) error {
-	uuid := ""
-	if r.Superblock {
-		uuid = r.UUID.String()
-	}
 	if asJSON {
-		j := treeJSON{uuid, r.HashType, r.DataBlocks, r.DataBlockSize, r.HashBlocks, r.HashBlockSize,
-			r.Hash, r.SaltHex(), "", r.Superblock, r.HashOffset, r.HashStartBlock, r.HashEnd()}
-		if withRoot {
-			j.RootHash = r.RootHashHex()
-		}
-		e := json.NewEncoder(w)
-		e.SetIndent("", "  ")
-		return e.Encode(j)
+		return writeJSON(w, treeOf(r, withRoot))
 	}
+	uuid := treeUUID(r)
 	fmt.Fprintf(w, "VERITY header information for %s\n", hashPath)
 	fmt.Fprintf(w, "UUID:            \t%s\n", uuid)
 	fmt.Fprintf(w, "Hash type:       \t%d\n", r.HashType)

@@ -72,6 +72,18 @@ func (f *File) Commit() error {
 	return nil
 }
 
+// CommitAs is Commit under a final name known only once the content is
+// written (a content-addressed blob named by its digest). path must be in
+// the directory given to Create.
+func (f *File) CommitAs(path string) error {
+	if filepath.Dir(path) != filepath.Dir(f.path) {
+		f.Abort()
+		return fmt.Errorf("commit %s: not in the directory of %s", path, f.path)
+	}
+	f.path = path
+	return f.Commit()
+}
+
 // Abort closes and removes the temporary file. The destination is
 // unchanged. It does nothing after Commit or a previous Abort.
 func (f *File) Abort() error {

@@ -105,3 +105,25 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Errorf("directory %s holds %v, want %v (no temporary file left)", dir, got, names)
 	}
 }
+
+func TestCommitAs(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Create(filepath.Join(dir, "blob"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("content")
+	if err := f.CommitAs(filepath.Join(dir, "sha256-abc")); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, dir, "sha256-abc")
+	g, err := Create(filepath.Join(dir, "blob"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "x")
+	if err := g.CommitAs(other); err == nil || !strings.Contains(err.Error(), other) {
+		t.Errorf("CommitAs(other directory) = %v, want an error naming it", err)
+	}
+	assertOnly(t, dir, "sha256-abc")
+}

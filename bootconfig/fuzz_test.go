@@ -1,0 +1,41 @@
+package bootconfig
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// FuzzParse: any input either fails with ErrInvalid or parses to a config
+// that marshals and parses back to itself.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"version":1,"mode":"boot","root":{"flags":"a,b"}}`))
+	f.Add([]byte(`{"version":1,"mode":"boot","a":{"b":[{"c":1}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse(b)
+		if err != nil {
+			return
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("Marshal(Parse(%q)) = %v", b, err)
+		}
+		c2, err := Parse(out)
+		if err != nil {
+			t.Fatalf("Parse(Marshal()) = %v\n%s", err, out)
+		}
+		if diff := cmp.Diff(c, c2); diff != "" {
+			t.Fatalf("round trip (-want +got):\n%s", diff)
+		}
+	})
+}
