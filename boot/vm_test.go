@@ -72,6 +72,7 @@ func TestVMBoot(t *testing.T) {
 			c.check(t, res)
 		})
 	}
+	t.Run("AB upgrade", func(t *testing.T) { f.abUpgrade(t, vm) })
 }
 
 // vmCase is one boot of the machine.
