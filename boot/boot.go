@@ -80,6 +80,7 @@ type Boot struct {
 	// pendingWatchdog is a trial's watchdog device whose driver coldplug
 	// has yet to load.
 	pendingWatchdog string
+	pendingBegin    bool         // the other slot's trial is recorded after coldplug
 	vars            efivar.Store // efivarfs, once the trial step opened it
 	// activate maps an unlocked volume (dm-crypt); tests replace it.
 	activate func(v *Volume) (string, error)

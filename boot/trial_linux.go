@@ -36,7 +36,21 @@ func (b *Boot) beginTrial(ctx context.Context) error {
 	}
 	b.vars = vars
 	dev := b.trialWatchdogDevice()
-	out, err := trial.Begin(vars, trial.Boot{Slot: b.Slot, SecurityVersion: b.Config.SecurityVersion,
+	if r, _ := trial.Read(vars); r != nil && r.Slot != b.Slot && r.State == trial.Trying &&
+		!exists(filepath.Join(b.paths.Sys, "class/watchdog", filepath.Base(dev))) {
+		// The other slot's trial ended unblessed: whether the watchdog
+		// reset it, its driver (loaded by coldplug) tells.
+		b.pendingBegin = true
+		b.Log.Printf("trial: slot %s's trial ended unblessed: recorded once coldplug loaded the watchdog driver", r.Slot)
+		return nil
+	}
+	return b.begin(dev)
+}
+
+// begin runs trial.Begin and, on a trial, sets kernel.panic and arms the
+// watchdog.
+func (b *Boot) begin(dev string) error {
+	out, err := trial.Begin(b.vars, trial.Boot{Slot: b.Slot, SecurityVersion: b.Config.SecurityVersion,
 		BuildID: b.Config.BuildID, Kernel: b.Release, WatchdogReset: trial.WatchdogReset(b.paths.Sys, dev)})
 	if out.Ended != nil {
 		b.Log.Printf("trial: the trial of slot %s (build %q) failed: %s: %s", out.Ended.Slot, out.Ended.BuildID, out.Ended.Step, out.Ended.Reason)
@@ -96,8 +110,13 @@ func (b *Boot) armTrialWatchdog(dev string) {
 	b.armWatchdog(dev, "trial: ")
 }
 
-// armPendingWatchdog arms the trial's watchdog once its driver came.
-func (b *Boot) armPendingWatchdog() {
+// afterColdplug records the other slot's failed trial and arms the
+// trial's watchdog, when they waited for the watchdog's driver.
+func (b *Boot) afterColdplug() {
+	if b.pendingBegin {
+		b.pendingBegin = false
+		b.begin(b.trialWatchdogDevice())
+	}
 	dev := b.pendingWatchdog
 	if dev == "" {
 		return

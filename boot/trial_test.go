@@ -158,3 +158,23 @@ func TestCheckRollback(t *testing.T) {
 		t.Errorf("checkRollback(TPM without the check) = %v, want nil", err)
 	}
 }
+
+// TestBeginTrialAfterColdplug: the other slot's unblessed trial is
+// recorded once coldplug loaded the watchdog driver, whose bootstatus
+// says whether it reset the machine.
+func TestBeginTrialAfterColdplug(t *testing.T) {
+	rec := &trial.Record{Format: trial.Format, Slot: "a", From: "b", State: trial.Trying, StagedAt: 1, BootedAt: 2}
+	b, vars, _ := trialBoot(t, "b", rec)
+	if err := b.beginTrial(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := trial.Read(vars); r.State != trial.Trying || !b.pendingBegin {
+		t.Fatalf("before coldplug: record %q, pending %v; want trying, pending", r.State, b.pendingBegin)
+	}
+	writeFiles(t, b.paths.Sys, map[string]string{"class/watchdog/watchdog0/bootstatus": "32\n"}) // WDIOF_CARDRESET
+	b.afterColdplug()
+	r, _ := trial.Read(vars)
+	if r.State != trial.Failed || r.Step != "after the initrd" || !strings.Contains(r.Reason, "hardware watchdog reset the machine") || b.Trial {
+		t.Errorf("after coldplug: record %+v (trial %v), want failed after the initrd by the watchdog", r, b.Trial)
+	}
+}

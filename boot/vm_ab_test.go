@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -27,33 +28,48 @@ import (
 const abVersion = 2
 
 // abUpgrade (the last case of TestVMBoot: it raises the TPM's
-// anti-rollback minimum) runs a whole A/B cycle in one qemu run through
-// the firmware, guest reboots allowed, an i6300esb watchdog, and the
-// upgrade media (initos, the UKIs, the modules image) on a third disk.
-// The root's init (internal/bootdisk/abinit) drives it:
+// anti-rollback minimum) runs A/B upgrades in one qemu run through the
+// firmware, guest reboots allowed, an i6300esb watchdog, and the upgrade
+// media (initos, the UKIs, the modules image) on a third disk. The root's
+// init (internal/bootdisk/abinit) drives it; ten firmware boots:
 //
-//  1. slot A (the production UKI): boot entries, `initos upgrade --from
-//     good.efi` stages slot B and sets BootNext; reboot;
+//  1. slot A (the production UKI, version 0): boot entries, `initos
+//     upgrade --from good.efi` stages slot B and sets BootNext; reboot;
 //  2. slot B, its trial: the initrd records "trying", arms the watchdog
 //     and hands it over; `initos bless` puts B first in BootOrder and
-//     raises the TPM minimum; `initos upgrade --from bad.efi` stages a
-//     UKI whose initrd fails (its signed command line names a missing
-//     init) into slot A; reboot;
-//  3. slot A, its trial: the root step fails, the initrd records the
-//     failure and reboots at once;
-//  4. the firmware boots BootOrder's first, slot B: `initos slot status`
-//     names the failed trial; power off.
+//     raises the TPM minimum to 2; `initos upgrade` stages bad.efi, whose
+//     signed command line names a missing init, into slot A;
+//  3. A's trial: the root step fails, the initrd records it, reboots;
+//  4. B (BootOrder): status names the failed trial; stages panic.efi (its
+//     kernel panics before initos-init: rdinit= missing, panic=5);
+//  5. A's trial: kernel panic, reboot after 5 s;
+//  6. B: the trial recorded as failed in "firmware or kernel"; stages
+//     hang.efi (watchdog 30 s);
+//  7. A's trial: the root's init never blesses; the watchdog resets;
+//  8. B: the trial failed "after the initrd", the watchdog named; writes
+//     the production UKI (version 0 < minimum 2) over A's, BootNext A;
+//  9. A: the rollback step refuses to unseal, says why, reboots;
+//  10. B: power off.
 func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
-	good := f.abUKI(t, "ab good", "")
-	bad := f.abUKI(t, "ab broken", " init=/sbin/missing")
+	if err := f.disks[0].FormatESP(2, "ESP-B", nil); err != nil {
+		t.Fatal(err)
+	}
+	base := "console=ttyS0 panic=-1 no_timer_check quiet"
+	media := f.abMedia(t, map[string][]byte{
+		"good.efi":                     f.abUKI(t, "ab good", base, 180),
+		"bad.efi":                      f.abUKI(t, "ab broken", base+" init=/sbin/missing", 180),
+		"panic.efi":                    f.abUKI(t, "ab panic", "console=ttyS0 panic=5 no_timer_check quiet rdinit=/missing", 180),
+		"hang.efi":                     f.abUKI(t, "ab hang", base, 30),
+		"old.efi":                      f.uki,
+		path.Base(f.modules.Info.File): f.modules.Data,
+	})
 	f.setSecondDisk(false)
 	f.setVolume(0, f.g0, f.abRoot(t))
-	media := f.abMedia(t, map[string][]byte{"good.efi": good, "bad.efi": bad, path.Base(f.modules.Info.File): f.modules.Data})
 
-	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout(30*time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout(40*time.Minute))
 	defer cancel()
-	var live bytes.Buffer
-	res, err := vm.Machine.Boot(ctx, vmtest.BootSpec{Console: &live, QEMUArgs: []string{
+	lines := &lineClock{start: time.Now()}
+	res, err := vm.Machine.Boot(ctx, vmtest.BootSpec{Console: lines, QEMUArgs: []string{
 		"-action", "reboot=reset", // after -no-reboot: guest reboots go back to the firmware
 		"-device", "i6300esb", "-action", "watchdog=reset",
 		"-drive", "file=" + media + ",if=virtio,format=raw,readonly=on",
@@ -61,30 +77,61 @@ func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
 	console := string(res.Console)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("qemu: %s\nconsole:\n%s", res.CommandLine(), tail(res.Console, 200))
+			t.Logf("qemu: %s\nconsole:\n%s", res.CommandLine(), tail(res.Console, 300))
 		}
 	})
 	if err != nil {
 		t.Fatalf("boot: %v", err)
 	}
-	t.Logf("A/B cycle (4 firmware boots in one qemu run) took %v", res.Elapsed.Round(time.Second))
+	t.Logf("A/B run (10 firmware boots in one qemu run) took %v", res.Elapsed.Round(time.Second))
+	lines.report(t)
+	f.abCheck(t, console)
+}
+
+// abCheck checks the statuses the root printed and the initrd's lines.
+func (f *vmFixture) abCheck(t *testing.T, console string) {
 	sts, runs := abMarkers(t, console)
-	if len(sts) != 4 {
-		t.Fatalf("%d AB-STATUS lines, want 4 (slot a; slot b on trial; b blessed; b after a's failed trial)", len(sts))
+	failed := func(st *update.Status, build, step, reason string) bool {
+		r := st.Trial
+		return st.Active == "b" && st.Default == "b" && r != nil && r.Slot == "a" && r.State == trial.Failed &&
+			r.BuildID == build && r.Step == step && strings.Contains(r.Reason, reason)
 	}
-	check := func(i int, what string, ok bool) {
-		if !ok {
+	want := []struct {
+		what string
+		ok   func(st *update.Status) bool
+	}{
+		{"slot a, no trial", func(st *update.Status) bool { return st.Active == "a" && st.Trial == nil }},
+		{"slot b booted on trial (trying)", func(st *update.Status) bool {
+			return st.Active == "b" && st.OnTrial && st.Outcome == "trying" && st.Trial.BootedAt != 0
+		}},
+		{"b blessed, default, TPM minimum raised", func(st *update.Status) bool {
+			return st.Active == "b" && st.Default == "b" && st.Outcome == "blessed" && st.MinVersion == abVersion
+		}},
+		{"a's trial failed at the initrd's root step", func(st *update.Status) bool {
+			return failed(st, "ab broken", "initrd: root", "/sbin/missing")
+		}},
+		{"a's trial failed before initos-init (kernel panic)", func(st *update.Status) bool {
+			return failed(st, "ab panic", "firmware or kernel", "its initrd never started the trial")
+		}},
+		{"slot a booted on trial (the hang)", func(st *update.Status) bool { return st.Active == "a" && st.Outcome == "trying" }},
+		{"a's trial failed after the initrd, reset by the watchdog", func(st *update.Status) bool {
+			return failed(st, "ab hang", "after the initrd", "hardware watchdog reset the machine")
+		}},
+		{"slot a holds a UKI below the minimum", func(st *update.Status) bool {
+			u := statusSlot(st, "a")
+			return st.Active == "b" && u != nil && u.UKI != nil && u.UKI.Version == 0 && !u.Bootable
+		}},
+	}
+	if len(sts) != len(want) {
+		t.Errorf("%d AB-STATUS lines, want %d", len(sts), len(want))
+	}
+	for i, w := range want {
+		if i < len(sts) && !w.ok(sts[i]) {
 			b, _ := json.Marshal(sts[i])
-			t.Errorf("status %d: want %s; got %s", i+1, what, b)
+			t.Errorf("status %d: want %s; got %s", i+1, w.what, b)
 		}
 	}
-	check(0, "slot a, no trial", sts[0].Active == "a" && sts[0].Trial == nil)
-	check(1, "slot b booted on trial (trying)", sts[1].Active == "b" && sts[1].OnTrial && sts[1].Outcome == "trying" && sts[1].Trial.BootedAt != 0)
-	check(2, "b blessed, default, TPM minimum raised", sts[2].Active == "b" && sts[2].Default == "b" && sts[2].Outcome == "blessed" && sts[2].MinVersion == abVersion)
-	check(3, "slot b, default, a's trial failed at the initrd's root step", sts[3].Active == "b" && sts[3].Default == "b" &&
-		sts[3].Trial != nil && sts[3].Trial.Slot == "a" && sts[3].Trial.State == trial.Failed &&
-		sts[3].Trial.Step == "initrd: root" && strings.Contains(sts[3].Trial.Reason, "/sbin/missing"))
-	if want := []string{"upgrade exit=0", "bless exit=0", "upgrade exit=0"}; strings.Join(runs, ",") != strings.Join(want, ",") {
+	if want := "upgrade exit=0,bless exit=0,upgrade exit=0,upgrade exit=0,upgrade exit=0"; strings.Join(runs, ",") != want {
 		t.Errorf("commands = %q, want %q", runs, want)
 	}
 	for _, line := range []string{
@@ -94,7 +141,11 @@ func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
 		"initos: trial: this boot is the trial of slot a (from slot b)",
 		"initos: FAILED: root: ",
 		"initos: trial: the trial of slot a failed at root: recorded; rebooting now (the firmware falls back to slot b)",
-		"initos: rollback: security version 2, TPM minimum 2",
+		"Kernel panic - not syncing",
+		"initos: trial: watchdog: /dev/watchdog0 armed, timeout 30s",
+		"AB-HANG",
+		"AB-ROLLBACK old.efi written over slot a's UKI",
+		"initos: FAILED: rollback: anti-rollback: this UKI has security version 0, below the minimum 2 recorded in TPM NV index 0x01157647",
 	} {
 		if !strings.Contains(console, line) {
 			t.Errorf("console lacks %q", line)
@@ -102,17 +153,57 @@ func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
 	}
 }
 
-// abUKI builds a signed UKI of security version abVersion, with a
-// watchdog timeout for trials and extra on the command line.
-func (f *vmFixture) abUKI(t *testing.T, build, extra string) []byte {
+func statusSlot(st *update.Status, slot string) *update.SlotStatus {
+	for i := range st.Slots {
+		if st.Slots[i].Slot == slot {
+			return &st.Slots[i]
+		}
+	}
+	return nil
+}
+
+// lineClock timestamps the root's marker lines as the console streams
+// them, for the wall times between the steps of the run.
+type lineClock struct {
+	start   time.Time
+	partial []byte
+	marks   []string
+}
+
+func (c *lineClock) Write(p []byte) (int, error) {
+	c.partial = append(c.partial, p...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(c.partial[:i])
+		c.partial = c.partial[i+1:]
+		for _, m := range []string{"AB-STATUS", "AB-RUN", "AB-HANG", "AB-ROLLBACK", "Kernel panic", "FAILED: "} {
+			if j := strings.Index(line, m); j >= 0 {
+				end := min(len(line), j+40)
+				c.marks = append(c.marks, fmt.Sprintf("%7.1fs %s", time.Since(c.start).Seconds(), line[j:end]))
+				break
+			}
+		}
+	}
+}
+
+func (c *lineClock) report(t *testing.T) {
+	t.Logf("host wall time of each step since qemu started:\n%s", strings.Join(c.marks, "\n"))
+}
+
+// abUKI builds a signed UKI of security version abVersion with the
+// command line and the trial watchdog's timeout.
+func (f *vmFixture) abUKI(t *testing.T, build, cmdline string, watchdogSec int) []byte {
 	cfg := bootconfig.New()
 	cfg.BuildID, cfg.FailureTimeoutSec, cfg.ModulesImage, cfg.SecurityVersion = build, 1, f.modules.Info, abVersion
-	cfg.Watchdog = bootconfig.Watchdog{Device: trial.DefaultWatchdog, TimeoutSec: 180}
+	cfg.Watchdog = bootconfig.Watchdog{Device: trial.DefaultWatchdog, TimeoutSec: watchdogSec}
 	rd, err := bootdisk.Initrd(f.kernel, cfg, bootdisk.VMModules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	uki, err := bootdisk.UKI(f.kernel.Image, rd, "console=ttyS0 panic=-1 no_timer_check quiet"+extra, f.kernel.Version, f.sb)
+	uki, err := bootdisk.UKI(f.kernel.Image, rd, cmdline, f.kernel.Version, f.sb)
 	if err != nil {
 		t.Fatal(err)
 	}
