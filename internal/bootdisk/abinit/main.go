@@ -7,7 +7,8 @@
 //     first in BootOrder), then `initos upgrade --from /mnt/good.efi`;
 //   - a trial of this slot: `initos bless`, then `initos upgrade --from
 //     /mnt/bad.efi` (a UKI whose trial fails in the initrd); a trial of
-//     the build "ab hang" never blesses: it waits for the watchdog;
+//     the build "ab hang" (read from the record first) never blesses: it
+//     waits for the watchdog;
 //   - slot b after a failed trial of a: the next broken build by the
 //     failed one's build id (bad → panic.efi → hang.efi), then old.efi
 //     (a UKI below the TPM's minimum) written straight onto ESP A, as an
@@ -47,6 +48,10 @@ func main() {
 		fmt.Printf("AB-ERROR %v\n", err)
 		finish(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	}
+	if hangTrial() {
+		fmt.Println("AB-HANG not blessing: the watchdog the initrd handed over resets the machine")
+		hang()
+	}
 	st, err := status()
 	switch {
 	case err != nil:
@@ -58,10 +63,6 @@ func main() {
 		}
 		stage("good.efi")
 	case st.Trial != nil && st.Trial.Slot == st.Active && st.Outcome == "trying":
-		if st.Trial.BuildID == "ab hang" {
-			fmt.Println("AB-HANG not blessing: the watchdog the initrd handed over resets the machine")
-			hang()
-		}
 		if run("bless", "--health-cmd", initos+" slot status", "--deadline", "5m", "--no-reboot", "--json") != 0 {
 			break
 		}
@@ -78,6 +79,18 @@ func main() {
 		}
 	}
 	finish(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// hangTrial reports whether this boot is the trial of the build "ab
+// hang", from the record itself: `initos slot status` may take longer
+// than the watchdog's timeout on a loaded host.
+func hangTrial() bool {
+	vars, err := efivar.OpenEfivarfs("")
+	if err != nil {
+		return false
+	}
+	r, err := trial.Read(vars)
+	return err == nil && r != nil && r.State == trial.Trying && r.BuildID == "ab hang"
 }
 
 // stage runs `initos upgrade --from /mnt/NAME` and reboots into the
