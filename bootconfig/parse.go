@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"initos/internal/boundedfile"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -57,20 +57,7 @@ func Parse(b []byte) (*Config, error) {
 
 // ReadFile reads and parses the config at path.
 func ReadFile(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read initrd config: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read initrd config %s: %w", path, err)
-	}
-	c, err := Parse(b)
-	if err != nil {
-		return nil, fmt.Errorf("read initrd config %s: %w", path, err)
-	}
-	return c, nil
+	return boundedfile.Read("read initrd config", path, MaxSize, Parse)
 }
 
 // decodeError names the field of a json decoding error.

@@ -2,7 +2,6 @@ package image
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -10,6 +9,7 @@ import (
 
 	"initos/btrfsioctl"
 	"initos/internal/atomicfile"
+	"initos/internal/boundedfile"
 )
 
 // TopLevel returns the directory at or above path where the top level
@@ -55,20 +55,7 @@ func mountID(p string) (uint64, error) {
 
 // ReadConfigFile reads and parses a host-root config file.
 func ReadConfigFile(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	c, err := ParseConfig(b)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return c, nil
+	return boundedfile.Read("read host config", path, MaxConfigSize, ParseConfig)
 }
 
 // WriteConfigFile writes c to path atomically (internal/atomicfile: temp

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	make ca-certificates git \
-	cryptsetup-bin squashfs-tools btrfs-progs e2fsprogs dosfstools mtools fdisk \
+	cryptsetup-bin squashfs-tools btrfs-progs e2fsprogs dosfstools mtools fdisk gdisk \
 	qemu-system-x86 ovmf swtpm swtpm-tools tpm2-tools systemd libtss2-tcti-swtpm0 \
 	linux-image-amd64 systemd-boot-efi sbsigntool osslsigncode shim-signed openssl binutils zstd xz-utils cpio kmod busybox-static \
 	initramfs-tools dracut-core openssh-client dropbear-bin \

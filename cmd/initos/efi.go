@@ -15,8 +15,8 @@ func init() {
 	register("efi", "UEFI boot entries (Boot####, BootOrder, BootNext)", runEFI)
 	describe("efi boot list", "[--efivars DIR] [--json]",
 		"Prints BootCurrent, BootNext, BootOrder and every Boot#### entry: its number, * when active, its description and device path.")
-	describe("efi boot add", "--part-guid GUID --part-start LBA --part-size LBAS [--part-num N] [--loader PATH] [--label TEXT] [--efivars DIR]",
-		"Adds a Boot#### entry (the first free number) for the loader PATH on the GPT partition described by the flags, active, and puts it first in BootOrder. Prints the entry's name.")
+	describe("efi boot add", "--disk DEVICE [--partition N] | --part-guid GUID --part-start LBA --part-size LBAS [--part-num N] [--loader PATH] [--label TEXT] [--efivars DIR]",
+		"Adds a Boot#### entry (the first free number) for the loader PATH on a GPT partition, active, and puts it first in BootOrder. Prints the entry's name. The partition is read from the GPT of --disk (a device or an image file), or described by the --part-* flags.")
 	describe("efi boot rm", "[--efivars DIR] ENTRY",
 		"Removes the boot entry ENTRY (0001, Boot0001 or 0x1) and its place in BootOrder.")
 	describe("efi boot next", "[--efivars DIR] ENTRY",
@@ -172,21 +172,30 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	partNum := fs.Uint("part-num", 1, "partition `NUMBER`")
 	partStart := fs.Uint64("part-start", 0, "partition start `LBA` (required)")
 	partSize := fs.Uint64("part-size", 0, "partition size in `LBA`s (required)")
+	var disk efiDiskFlags
+	disk.register(fs)
 	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
-	g, err := efivar.ParseGUID(*partGUID)
-	switch {
-	case *partGUID == "":
-		return usageError(fs, "--part-guid is required")
-	case err != nil:
-		return usageError(fs, "--part-guid: %v", err)
-	case *partStart == 0:
-		return usageError(fs, "--part-start is required")
-	case *partSize == 0:
-		return usageError(fs, "--part-size is required")
-	case *partNum > math.MaxUint32:
-		return usageError(fs, "--part-num %d: too large", *partNum)
+	hd, err := disk.hardDrive(fs, func() (efivar.HardDrive, error) {
+		g, err := efivar.ParseGUID(*partGUID)
+		switch {
+		case *partGUID == "":
+			return efivar.HardDrive{}, usageError(fs, "--part-guid is required (or --disk DEVICE)")
+		case err != nil:
+			return efivar.HardDrive{}, usageError(fs, "--part-guid: %v", err)
+		case *partStart == 0:
+			return efivar.HardDrive{}, usageError(fs, "--part-start is required")
+		case *partSize == 0:
+			return efivar.HardDrive{}, usageError(fs, "--part-size is required")
+		case *partNum > math.MaxUint32:
+			return efivar.HardDrive{}, usageError(fs, "--part-num %d: too large", *partNum)
+		}
+		return efivar.HardDrive{PartitionNumber: uint32(*partNum), PartitionStart: *partStart, PartitionSize: *partSize,
+			PartitionSignature: g, PartitionFormat: efivar.PartitionFormatGPT, SignatureType: efivar.SignatureTypeGUID}, nil
+	})
+	if err != nil {
+		return err
 	}
 	store, err := keysStore(*vars)
 	if err != nil {
@@ -194,11 +203,7 @@ func efiBootAdd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	n, err := efivar.AddBootEntry(store, &efivar.LoadOption{
 		Attributes: efivar.LoadOptionActive, Description: *label,
-		FilePath: efivar.DevicePath{
-			efivar.HardDriveNode(efivar.HardDrive{PartitionNumber: uint32(*partNum), PartitionStart: *partStart, PartitionSize: *partSize,
-				PartitionSignature: g, PartitionFormat: efivar.PartitionFormatGPT, SignatureType: efivar.SignatureTypeGUID}),
-			efivar.FilePathNode(*loader),
-		},
+		FilePath: efivar.DevicePath{efivar.HardDriveNode(hd), efivar.FilePathNode(*loader)},
 	})
 	if err != nil {
 		return fmt.Errorf("efi boot add: %w", err)

@@ -58,6 +58,7 @@ type Config struct {
 type Disk struct {
 	Path     string // host path of a raw or qcow2 image; the VM gets a copy
 	ReadOnly bool   // attach read-only
+	Serial   string // virtio serial (/sys/block/vdX/serial), "" for none
 }
 
 const (

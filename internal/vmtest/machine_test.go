@@ -43,7 +43,7 @@ func TestNewMachine(t *testing.T) {
 		"-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on",
 		"-drive if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,unit=1,file=" + m.VarsPath(),
 		"-chardev socket,id=chrtpm,path=/run/x/swtpm.sock -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0",
-		"-drive file=" + m.DiskPath(0) + ",format=raw,if=virtio -drive file=" + m.DiskPath(1) + ",format=qcow2,if=virtio,readonly=on",
+		"-drive file=" + m.DiskPath(0) + ",format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0 -drive file=" + m.DiskPath(1) + ",format=qcow2,readonly=on,if=none,id=disk1 -device virtio-blk-pci,drive=disk1",
 		"-kernel /k -append console=ttyS0 -initrd /i",
 	} {
 		if !strings.Contains(args, want) {

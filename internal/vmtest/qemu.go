@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Firmware is a UEFI firmware: a read-only pflash code image and the
@@ -61,12 +62,8 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
-	for _, d := range m.disks {
-		drive := fmt.Sprintf("file=%s,format=%s,if=virtio", d.Path, diskFormat(d.Path))
-		if d.ReadOnly {
-			drive += ",readonly=on"
-		}
-		args = append(args, "-drive", drive)
+	for i, d := range m.disks {
+		args = append(args, diskArgs(i, d)...)
 	}
 	if spec.Kernel != "" {
 		args = append(args, "-kernel", spec.Kernel, "-append", spec.Cmdline)
@@ -75,6 +72,24 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 		}
 	}
 	return append(m.rebootArgs(withNet(args, m.cfg.Net)), spec.QEMUArgs...)
+}
+
+// diskArgs attaches a virtio disk as a -drive (the image) and a -device
+// (the virtio-blk-pci function, with its serial): every disk in this
+// form, so that qemu places them in order (/dev/vda, /dev/vdb, ...);
+// -drive if=virtio disks would be placed after -device ones.
+func diskArgs(i int, d Disk) []string {
+	// qemu option values escape a comma by doubling it.
+	drive := fmt.Sprintf("file=%s,format=%s", strings.ReplaceAll(d.Path, ",", ",,"), diskFormat(d.Path))
+	if d.ReadOnly {
+		drive += ",readonly=on"
+	}
+	id := fmt.Sprintf("disk%d", i)
+	dev := "virtio-blk-pci,drive=" + id
+	if d.Serial != "" {
+		dev += ",serial=" + d.Serial
+	}
+	return []string{"-drive", drive + ",if=none,id=" + id, "-device", dev}
 }
 
 func firmwareArgs(fw *Firmware, vars string) []string {

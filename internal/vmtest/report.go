@@ -210,7 +210,7 @@ func (vm *VM) report(t *testing.T, res *Result, bootErr error, cw *consoleWatch)
 	}
 }
 
-func (vm *VM) logFailure(t *testing.T, res *Result) {
+func (vm *VM) logFailure(t testing.TB, res *Result) {
 	t.Helper()
 	t.Logf("vmtest: qemu command line (work files in %s; keep them with %s=1):\n%s", vm.dir, envKeep, res.CommandLine())
 	if len(res.Stderr) > 0 {

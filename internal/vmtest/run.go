@@ -46,7 +46,7 @@ func Run(t *testing.T, cfg Config) {
 
 // New prepares a VM for cfg without booting it. It skips t when qemu or the
 // kernel is missing on a developer machine (and fails it in CI).
-func New(t *testing.T, cfg Config) *VM {
+func New(t testing.TB, cfg Config) *VM {
 	t.Helper()
 	if InGuest() {
 		t.Skip("not in VM: vmtest.New boots VMs from the host")
@@ -77,7 +77,7 @@ func New(t *testing.T, cfg Config) *VM {
 }
 
 // workDir returns a per-test directory, kept if INITOS_VMTEST_KEEP=1.
-func workDir(t *testing.T) string {
+func workDir(t testing.TB) string {
 	if os.Getenv(envKeep) != "1" {
 		return t.TempDir()
 	}
@@ -107,6 +107,22 @@ type BootFunc func(kernel, initrd, cmdline string) (BootSpec, error)
 // RunBoot is Run with the boot made by boot (nil: a direct kernel boot).
 func (vm *VM) RunBoot(t *testing.T, run string, boot BootFunc) {
 	t.Helper()
+	vm.runBoot(t, run, boot, false)
+}
+
+func (vm *VM) runBoot(t *testing.T, run string, boot BootFunc, cut bool) {
+	t.Helper()
+	res, err, cw := vm.boot(t, run, boot, cut)
+	if cut {
+		vm.reportCut(t, res, err, cw)
+		return
+	}
+	vm.report(t, res, err, cw)
+}
+
+// boot makes one boot of the VM running the guest tests matching run.
+func (vm *VM) boot(t testing.TB, run string, boot BootFunc, cut bool) (*Result, error, *consoleWatch) {
+	t.Helper()
 	vm.boots++
 	bootDir := filepath.Join(vm.dir, fmt.Sprintf("run%d", vm.boots))
 	if err := os.MkdirAll(bootDir, 0o755); err != nil {
@@ -130,10 +146,13 @@ func (vm *VM) RunBoot(t *testing.T, run string, boot BootFunc) {
 	cw := &consoleWatch{t: t, verbose: os.Getenv(envVerbose) == "1", onExit: func() {
 		time.AfterFunc(exitGrace, func() { stop(errNoEnd) })
 	}}
+	if cut {
+		cw.onCut = func() { stop(errPowerCut) }
+	}
 	spec.Console = cw
 	res, err := vm.Machine.Boot(ctx, spec)
 	cw.flush()
-	vm.report(t, res, err, cw)
+	return res, err, cw
 }
 
 // exitGrace is how long the guest may take to end after the runner
@@ -143,9 +162,13 @@ const exitGrace = 20 * time.Second
 var errNoEnd = errors.New("the guest did not end after the runner's exit status")
 
 // context bounds one boot by Config.Timeout and by the go test deadline.
-func (vm *VM) context(t *testing.T) (context.Context, context.CancelFunc) {
+func (vm *VM) context(t testing.TB) (context.Context, context.CancelFunc) {
 	ctx := context.Background()
-	if d, ok := t.Deadline(); ok {
+	dl, _ := t.(interface{ Deadline() (time.Time, bool) })
+	if dl == nil {
+		return context.WithTimeout(ctx, vm.cfg.Timeout)
+	}
+	if d, ok := dl.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-10*time.Second))
 		ctx2, cancel2 := context.WithTimeout(ctx, vm.cfg.Timeout)
@@ -156,7 +179,7 @@ func (vm *VM) context(t *testing.T) (context.Context, context.CancelFunc) {
 
 // bootKernel returns the kernel image to boot: the PVH vmlinux (faster)
 // when booting without firmware, else the bzImage.
-func (vm *VM) bootKernel(t *testing.T) string {
+func (vm *VM) bootKernel(t testing.TB) string {
 	// With a TPM, SeaBIOS's TPM setup and the PVH loader clash: the guest
 	// finds corrupt ACPI tables (no ACPI, hence no TPM). Use the bzImage.
 	if vm.cfg.Firmware != nil || vm.cfg.TPM || os.Getenv(envNoPVH) == "1" {
@@ -181,7 +204,7 @@ func (vm *VM) cmdline() string {
 }
 
 // writeInitrd builds the binaries and packs the initramfs of one boot.
-func (vm *VM) writeInitrd(t *testing.T, dst, run string) error {
+func (vm *VM) writeInitrd(t testing.TB, dst, run string) error {
 	img := &guestImage{kernel: vm.kernel, pkgDir: vm.pkgDir, files: vm.cfg.Files}
 	var err error
 	if img.runner, err = runnerBinary(); err != nil {
@@ -216,7 +239,7 @@ func (vm *VM) modules() (load, ship []kmod.Module, err error) {
 }
 
 // plan returns what the runner does: which tests, with which arguments.
-func (vm *VM) plan(t *testing.T, run string) (plan.Plan, error) {
+func (vm *VM) plan(t testing.TB, run string) (plan.Plan, error) {
 	if run == "" {
 		run = vm.cfg.Run
 	}
@@ -251,7 +274,7 @@ func (vm *VM) plan(t *testing.T, run string) (plan.Plan, error) {
 // consoleWatch receives the guest console: it notes when the runner
 // starts and, when verbose, logs the console live.
 type consoleWatch struct {
-	t       *testing.T
+	t       testing.TB
 	verbose bool
 	mu      sync.Mutex
 	partial []byte
@@ -259,6 +282,8 @@ type consoleWatch struct {
 	uptime  string    // guest uptime printed with the marker
 	onExit  func()    // called once when the exit marker arrives
 	exited  bool
+	onCut   func() // called once when the power cut marker arrives
+	cut     bool
 }
 
 func (w *consoleWatch) Write(p []byte) (int, error) {
@@ -279,6 +304,10 @@ func (w *consoleWatch) line(s string) {
 	if i := strings.Index(s, plan.StartMarker); i >= 0 && w.started.IsZero() {
 		w.started = time.Now()
 		w.uptime = strings.TrimPrefix(strings.TrimSpace(s[i+len(plan.StartMarker):]), "uptime=")
+	}
+	if strings.Contains(s, plan.PowerCutMarker) && !w.cut && w.onCut != nil {
+		w.cut = true
+		w.onCut()
 	}
 	if strings.Contains(s, plan.ExitMarker) && !w.exited {
 		w.exited = true

@@ -14,6 +14,9 @@ const (
 	// ExitMarker starts the last line, followed by the exit status of the
 	// guest test binary (or -1 when the runner itself failed).
 	ExitMarker = "INITOS-VMTEST: exit "
+	// PowerCutMarker, printed by a guest test (vmtest.PowerCut), makes a
+	// VM.RunCut boot kill qemu at once: a power cut.
+	PowerCutMarker = "INITOS-VMTEST: power cut"
 )
 
 // Module is a kernel module to load, in order, before the tests run.
