@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"initos/bootconfig"
+	"initos/efivar"
 	"initos/image/hostconf"
 	"initos/kmod"
 )
@@ -60,6 +61,7 @@ type Boot struct {
 
 	ESP         *Partition // the ESP the firmware booted from
 	Slot        string     // "a" or "b" (from the ESP's name), "" if unknown
+	Trial       bool       // this boot is its slot's trial (update/trial)
 	ModulesDir  string     // the running kernel's modules (cpio, then image)
 	FirmwareDir string     // firmware in the modules image, "" without one
 	Volumes     []*Volume  // the LUKS2 volumes found, and what became of them
@@ -75,6 +77,11 @@ type Boot struct {
 	mods     *moduleLoader
 	kmsg     io.WriteCloser
 	watchdog *watchdog
+	// pendingWatchdog is a trial's watchdog device whose driver coldplug
+	// has yet to load.
+	pendingWatchdog string
+	pendingBegin    bool         // the other slot's trial is recorded after coldplug
+	vars            efivar.Store // efivarfs, once the trial step opened it
 	// activate maps an unlocked volume (dm-crypt); tests replace it.
 	activate func(v *Volume) (string, error)
 
@@ -102,8 +109,10 @@ const (
 	StepEFI          = "efivars"
 	StepMeasure      = "measure"
 	StepESP          = "esp"
+	StepTrial        = "trial"
 	StepModules      = "modules"
 	StepColdplug     = "coldplug"
+	StepRollback     = "rollback"
 	StepUnlock       = "unlock"
 	StepRoot         = "root"
 	StepHandover     = "handover"
@@ -118,6 +127,7 @@ func (b *Boot) commonSteps() []Step {
 		{StepEFI, b.mountEFIVars},
 		{StepMeasure, b.measureEnter},
 		{StepESP, b.findESP},
+		{StepTrial, b.beginTrial},
 		{StepModules, b.openModulesImage},
 		{StepColdplug, b.coldplug},
 	}
@@ -128,7 +138,7 @@ func (b *Boot) modeSteps() []Step {
 	if b.Settings.Mode == bootconfig.ModeInstall {
 		return []Step{{StepInstall, b.install}}
 	}
-	return []Step{{StepUnlock, b.unlock}, {StepRoot, b.mountRoot}, {StepHandover, b.handover}}
+	return []Step{{StepRollback, b.checkRollback}, {StepUnlock, b.unlock}, {StepRoot, b.mountRoot}, {StepHandover, b.handover}}
 }
 
 // Steps returns the names of the steps of this boot so far (the mode's

@@ -37,7 +37,7 @@ func TestReadConfig(t *testing.T) {
 		steps              []string
 		err                string
 	}{
-		{"boot", "quiet", `{"version":1,"mode":"boot"}`, []string{StepUnlock, StepRoot, StepHandover}, ""},
+		{"boot", "quiet", `{"version":1,"mode":"boot"}`, []string{StepRollback, StepUnlock, StepRoot, StepHandover}, ""},
 		{"install", "quiet", `{"version":1,"mode":"install"}`, []string{StepInstall}, ""},
 		{"install from cmdline", "initos.mode=install", `{"version":1,"mode":"boot","kernel":"` + release + `"}`, []string{StepInstall}, ""},
 		{"missing", "quiet", "", nil, "initrd.json missing: this initrd was not built by `initos initrd build`"},
@@ -74,13 +74,13 @@ func TestReadConfig(t *testing.T) {
 
 func TestStepNames(t *testing.T) {
 	b := New(Options{})
-	want := []string{"mount", "config", "early-modules", "efivars", "measure", "esp", "modules", "coldplug"}
+	want := []string{"mount", "config", "early-modules", "efivars", "measure", "esp", "trial", "modules", "coldplug"}
 	if diff := cmp.Diff(want, b.Steps()); diff != "" {
 		t.Errorf("Steps() (-want +got):\n%s", diff)
 	}
 	b.Settings.Mode = bootconfig.ModeBoot
-	if got := len(b.modeSteps()); got != 3 {
-		t.Errorf("boot mode steps = %d, want unlock, root, handover", got)
+	if got := len(b.modeSteps()); got != 4 {
+		t.Errorf("boot mode steps = %d, want rollback, unlock, root, handover", got)
 	}
 }
 

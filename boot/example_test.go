@@ -17,5 +17,5 @@ func Example() {
 		}),
 	})
 	fmt.Println(b.Steps())
-	// Output: [mount config early-modules efivars measure esp modules coldplug]
+	// Output: [mount config early-modules efivars measure esp trial modules coldplug]
 }

@@ -82,7 +82,8 @@ func (b *Boot) lock() error {
 // finishLog hands the kernel log and the watchdog to the root's init.
 func (b *Boot) finishLog() {
 	if b.Config != nil {
-		b.watchdog.close(b.Config.Watchdog.KeepRunning)
+		// A trial hands the watchdog to the root: bless disarms it.
+		b.watchdog.close(b.Config.Watchdog.KeepRunning || b.Trial)
 	}
 	proc := filepath.Join(b.paths.Sysroot, b.paths.Proc)
 	_ = os.WriteFile(filepath.Join(proc, "sys/kernel/printk_devkmsg"), []byte("ratelimit\n"), 0)

@@ -59,6 +59,7 @@ func (b *Boot) coldplug(ctx context.Context) error {
 		start := sinceBoot()
 		b.coldplugErr = b.coldplugRun(ctx)
 		b.Log.Printf("coldplug: finished in %v", (sinceBoot() - start).Round(time.Microsecond))
+		b.afterColdplug()
 		close(done)
 	}()
 	b.Log.Printf("coldplug: started in the background")
@@ -68,6 +69,7 @@ func (b *Boot) coldplug(ctx context.Context) error {
 // waitColdplug waits for the background coldplug and returns its error.
 func (b *Boot) waitColdplug() error {
 	if b.coldplugDone == nil {
+		b.afterColdplug()
 		return nil
 	}
 	<-b.coldplugDone

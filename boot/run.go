@@ -18,6 +18,14 @@ func (b *Boot) Run(ctx context.Context) (Action, error) {
 		}
 		f := b.failure(err)
 		b.Log.Errorf("%s", f.Line())
+		if b.Trial {
+			// The old slot holds the last good build: no waiting, no
+			// control plane. The watchdog stays armed in case the
+			// reboot hangs.
+			b.failTrial(f)
+			b.watchdog.close(true)
+			return Reboot, err
+		}
 		h := b.opts.OnFailure
 		if h == nil {
 			h = WaitAndReboot

@@ -73,6 +73,7 @@ func TestVMBoot(t *testing.T) {
 		})
 	}
 	f.controlProof(t, vm)
+	t.Run("AB upgrade", func(t *testing.T) { f.abUpgrade(t, vm) })
 }
 
 // vmCase is one boot of the machine.

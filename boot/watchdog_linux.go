@@ -23,28 +23,33 @@ type watchdog struct {
 // startWatchdog arms the configured watchdog, if any. A failure to arm it
 // is logged, not fatal: the boot itself does not need it.
 func (b *Boot) startWatchdog() {
-	cfg := b.Config.Watchdog
-	if cfg.Device == "" {
-		return
+	if b.Config.Watchdog.Device != "" {
+		b.armWatchdog(b.Config.Watchdog.Device, "")
 	}
-	f, err := os.OpenFile(cfg.Device, os.O_WRONLY, 0)
+}
+
+// armWatchdog opens dev (which starts it), sets the config's timeout (else
+// keeps the driver's) and feeds it until the handover; prefix starts the
+// log lines.
+func (b *Boot) armWatchdog(dev, prefix string) {
+	f, err := os.OpenFile(dev, os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		b.Log.Printf("watchdog: %v (not armed)", err)
+		b.Log.Printf("%swatchdog: %v (not armed)", prefix, err)
 		return
 	}
 	timeout := 60
-	if cfg.TimeoutSec > 0 {
-		if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.WDIOC_SETTIMEOUT, cfg.TimeoutSec); err != nil {
-			b.Log.Printf("watchdog: set timeout %ds: %v", cfg.TimeoutSec, err)
+	if sec := b.Config.Watchdog.TimeoutSec; sec > 0 {
+		if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.WDIOC_SETTIMEOUT, sec); err != nil {
+			b.Log.Printf("%swatchdog: set timeout %ds: %v", prefix, sec, err)
 		}
-		timeout = cfg.TimeoutSec
+		timeout = sec
 	} else if t, err := unix.IoctlGetInt(int(f.Fd()), wdiocGetTimeout); err == nil && t > 0 {
 		timeout = t
 	}
 	w := &watchdog{f: f, stop: make(chan struct{})}
 	go w.feed(time.Duration(timeout) * time.Second / 3)
 	b.watchdog = w
-	b.Log.Printf("watchdog: %s armed, timeout %ds", cfg.Device, timeout)
+	b.Log.Printf("%swatchdog: %s armed, timeout %ds", prefix, dev, timeout)
 }
 
 func (w *watchdog) feed(every time.Duration) {

@@ -28,6 +28,11 @@ type PCRSignatureEntry struct {
 	PKFP string `json:"pkfp"` // hex Fingerprint of the signing key
 	Pol  string `json:"pol"`  // hex PolicyPCR digest (the approved policy)
 	Sig  string `json:"sig"`  // base64 RSASSA-PKCS1-v1_5 SHA-256 signature over pol
+	// RollbackIndex and SecurityVersion are set together on a policy
+	// that also carries a security version (SignPCRPolicyEntryRollback):
+	// pol is then PolicyPCR followed by PolicyNV on that NV index.
+	RollbackIndex   string  `json:"initos-rollback-index,omitempty"`
+	SecurityVersion *uint64 `json:"initos-security-version,omitempty"`
 }
 
 // ParsePCRSignature parses .pcrsig JSON, checking field encodings.
@@ -59,7 +64,8 @@ func (e PCRSignatureEntry) check() error {
 	if _, err := base64.StdEncoding.DecodeString(e.Sig); err != nil {
 		return fmt.Errorf("sig is not base64: %w", err)
 	}
-	return nil
+	_, _, err := e.rollback()
+	return err
 }
 
 // SignPCRPolicy signs the PolicyPCR digest for pcrs of bank having values,
@@ -75,13 +81,18 @@ func SignPCRPolicy(signer crypto.Signer, bank Bank, pcrs []int, values map[int][
 
 // SignPCRPolicyEntry is SignPCRPolicy returning the entry, to merge several.
 func SignPCRPolicyEntry(signer crypto.Signer, bank Bank, pcrs []int, values map[int][]byte) (PCRSignatureEntry, error) {
-	pub, ok := signer.Public().(*rsa.PublicKey)
-	if !ok {
-		return PCRSignatureEntry{}, fmt.Errorf("sign PCR policy: key is %T, want RSA (systemd 252 verifies RSASSA only)", signer.Public())
-	}
 	pol, err := PolicyPCRDigest(bank, pcrs, values)
 	if err != nil {
 		return PCRSignatureEntry{}, fmt.Errorf("sign PCR policy: %w", err)
+	}
+	return signEntry(signer, pcrs, pol)
+}
+
+// signEntry signs the approved policy pol for pcrs.
+func signEntry(signer crypto.Signer, pcrs []int, pol []byte) (PCRSignatureEntry, error) {
+	pub, ok := signer.Public().(*rsa.PublicKey)
+	if !ok {
+		return PCRSignatureEntry{}, fmt.Errorf("sign PCR policy: key is %T, want RSA (systemd 252 verifies RSASSA only)", signer.Public())
 	}
 	fp, err := Fingerprint(pub)
 	if err != nil {
@@ -103,19 +114,12 @@ func SignPCRPolicyEntry(signer crypto.Signer, bank Bank, pcrs []int, values map[
 // find returns the signature for bank, pcrs, key fingerprint fp and
 // approved policy pol, matching as systemd 252's find_signature.
 func (s PCRSignature) find(bank Bank, pcrs []int, fp, pol []byte) ([]byte, error) {
-	entries, ok := s[BankName(bank)]
-	if !ok {
+	if _, ok := s[BankName(bank)]; !ok {
 		return nil, fmt.Errorf("%w: no signatures for bank %s", ErrNoSignature, BankName(bank))
 	}
-	want := slices.Sorted(slices.Values(pcrs))
-	for _, e := range entries {
-		got := slices.Sorted(slices.Values(e.PCRs))
-		if !slices.Equal(slices.Compact(got), want) {
-			continue
-		}
-		efp, err1 := hex.DecodeString(e.PKFP)
-		epol, err2 := hex.DecodeString(e.Pol)
-		if err1 != nil || err2 != nil || !bytes.Equal(efp, fp) || !bytes.Equal(epol, pol) {
+	for _, e := range s.matching(bank, pcrs, fp) {
+		epol, err := hex.DecodeString(e.Pol)
+		if err != nil || !bytes.Equal(epol, pol) {
 			continue
 		}
 		sig, err := base64.StdEncoding.DecodeString(e.Sig)
@@ -125,6 +129,21 @@ func (s PCRSignature) find(bank Bank, pcrs []int, fp, pol []byte) ([]byte, error
 		return sig, nil
 	}
 	return nil, fmt.Errorf("%w (bank %s, PCRs %s, policy %x)", ErrNoSignature, BankName(bank), FormatPCRs(pcrs), pol)
+}
+
+// matching returns the entries of bank over exactly pcrs signed by the
+// key with fingerprint fp.
+func (s PCRSignature) matching(bank Bank, pcrs []int, fp []byte) []PCRSignatureEntry {
+	want := slices.Sorted(slices.Values(pcrs))
+	var out []PCRSignatureEntry
+	for _, e := range s[BankName(bank)] {
+		got := slices.Sorted(slices.Values(e.PCRs))
+		efp, err := hex.DecodeString(e.PKFP)
+		if err == nil && slices.Equal(slices.Compact(got), want) && bytes.Equal(efp, fp) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Fingerprint is the key fingerprint systemd uses in "pkfp": SHA-256 of

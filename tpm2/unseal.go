@@ -164,11 +164,19 @@ func (s *Sealed) authorize(t transport.TPM, sess tpm2.TPMHandle, sigJSON []byte)
 	if err != nil {
 		return err
 	}
-	sig, err := sigs.find(s.Bank, s.PublicKeyPCRs, fp, approved.PolicyDigest.Buffer)
+	pol := approved.PolicyDigest.Buffer
+	sig, err := sigs.find(s.Bank, s.PublicKeyPCRs, fp, pol)
+	if r, rpol, rsig, ok := sigs.findRollback(s.Bank, s.PublicKeyPCRs, fp, pol); err != nil && ok {
+		// A policy with a security version: PolicyNV, then authorize it.
+		if err := policyRollback(t, sess, r); err != nil {
+			return err
+		}
+		pol, sig, err = rpol, rsig, nil
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w%s", ErrPolicyMismatch, err, signedValues(t, s.Bank, s.PublicKeyPCRs, fp))
 	}
-	return policyAuthorize(t, sess, key, approved.PolicyDigest.Buffer, sig)
+	return policyAuthorize(t, sess, key, pol, sig)
 }
 
 func policyAuthorize(t transport.TPM, sess tpm2.TPMHandle, key *tpm2.LoadExternalResponse, approved, sig []byte) error {

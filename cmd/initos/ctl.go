@@ -67,6 +67,9 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer closeIDs()
+	if verb[0] == "upgrade" { // runs `initos upgrade` on booted hosts (ctl_upgrade.go)
+		return ctlUpgrade(ctx, o, *host, *hostsFile, verb[1:], *jsonOut, stdout, stderr)
+	}
 	command := strings.Join(verb, " ")
 	if *jsonOut {
 		command += " --json"

@@ -14,6 +14,8 @@ import (
 const (
 	initosInitPkg = "initos/cmd/initos-init"
 	rootInitPkg   = "initos/internal/bootdisk/rootinit"
+	abInitPkg     = "initos/internal/bootdisk/abinit"
+	initosPkg     = "initos/cmd/initos"
 )
 
 // goBuild builds pkg statically for linux/amd64 (the VMs' architecture)
@@ -41,3 +43,9 @@ var InitosInit = sync.OnceValues(func() ([]byte, error) { return goBuild(initosI
 
 // RootInit returns the root's test init (package rootinit), built once.
 var RootInit = sync.OnceValues(func() ([]byte, error) { return goBuild(rootInitPkg) })
+
+// ABInit returns the A/B upgrade test root's init (package abinit), built once.
+var ABInit = sync.OnceValues(func() ([]byte, error) { return goBuild(abInitPkg) })
+
+// Initos returns the initos CLI, built once.
+var Initos = sync.OnceValues(func() ([]byte, error) { return goBuild(initosPkg) })

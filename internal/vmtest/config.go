@@ -54,6 +54,8 @@ type Config struct {
 	// ArchARM64 (qemu-system-aarch64, virt machine, console ttyAMA0,
 	// Debian's arm64 kernel from ARM64Dir, firmware AAVMF()).
 	Arch string
+	// Watchdog adds an i6300esb watchdog (see MachineConfig.Watchdog).
+	Watchdog bool
 }
 
 // Disk is a disk image attached to the VM.

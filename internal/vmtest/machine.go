@@ -24,6 +24,12 @@ type MachineConfig struct {
 	QEMU     string    // qemu-system-x86_64; default $INITOS_VMTEST_QEMU or $PATH
 	Net      *Net      // a NIC on qemu's user network; nil: none
 	Arch     string    // ArchAMD64 (default) or ArchARM64
+	// Reboots lets the guest reboot within one Boot (no -no-reboot): it
+	// ends when the guest powers off. For firmware-path reboots.
+	Reboots bool
+	// Watchdog adds an i6300esb watchdog whose expiry resets the guest
+	// (with Reboots: back to the firmware; without: the Boot ends).
+	Watchdog bool
 }
 
 // Machine is one virtual computer: a state directory holding its disks,

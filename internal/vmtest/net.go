@@ -14,6 +14,9 @@ import (
 type Net struct {
 	// Forward lists host ports (on 127.0.0.1) forwarded to guest TCP ports.
 	Forward []Forward
+	// GuestForward lists host services the guest reaches on
+	// GuestForwardIP (e.g. a registry on the host's 127.0.0.1).
+	GuestForward []GuestForward
 	// Model is the qemu NIC device; default "virtio-net-pci" (its driver,
 	// virtio_net, is loaded by the runner, see NetModules).
 	Model string
@@ -53,6 +56,9 @@ func netArgs(n *Net) []string {
 	netdev := "user,id=net0,restrict=on"
 	for _, f := range n.Forward {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
+	}
+	for _, f := range n.GuestForward {
+		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-tcp:127.0.0.1:%d", GuestForwardIP, f.Guest, f.Host)
 	}
 	model := n.Model
 	if model == "" {

@@ -77,7 +77,7 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			args = append(args, "-initrd", spec.Initrd)
 		}
 	}
-	return append(withNet(args, m.cfg.Net), spec.QEMUArgs...)
+	return append(m.rebootArgs(withNet(args, m.cfg.Net)), spec.QEMUArgs...)
 }
 
 // diskArgs attaches a virtio disk as a -drive (the image) and a -device

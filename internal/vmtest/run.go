@@ -72,7 +72,7 @@ func New(t testing.TB, cfg Config) *VM {
 	}
 	vm.Machine, err = NewMachine(filepath.Join(vm.dir, "machine"), MachineConfig{
 		MemoryMB: cfg.MemoryMB, Disks: cfg.Disks, TPM: cfg.TPM, Firmware: cfg.Firmware, Net: cfg.Net,
-		Arch: cfg.Arch,
+		Arch: cfg.Arch, Watchdog: cfg.Watchdog,
 	})
 	if err != nil {
 		t.Fatal(err)
