@@ -21,7 +21,7 @@ func init() {
 	describe("ctl", "[--host H | --hosts FILE] [--identity KEY] [--known-hosts F] [--json] VERB [ARGS]",
 		"Runs a verb of the InitOS control plane (the initrd's SSH server) on one host, or in parallel on "+
 			"every host of a hosts file (one host or host:port a line). Verbs: status, unlock [--reseal] (key on stdin), "+
-			"logs [-f], pcrs, reseal, reboot, poweroff, boot-slot A|B, install (config on stdin), help. "+
+			"logs [-f], pcrs, reseal, reboot, poweroff, boot-slot A|B, install (config on stdin), help; and upgrade --from REF [--canary K] [--batch N] on booted hosts (docs/update.md). "+
 			"Host keys must be pinned in the known_hosts file (the installer records the TPM host key there): "+
 			"an unknown host or another key is refused. With one host the verb's output and exit status pass "+
 			"through (255: the host could not be reached or authenticated); with --hosts each host gets a "+
