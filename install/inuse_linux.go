@@ -3,6 +3,7 @@ package install
 import (
 	"bufio"
 	"fmt"
+	"initos/internal/mountinfo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +60,7 @@ func (s System) eachMount(f func(dev uint64, src, target string)) error {
 				continue
 			}
 		}
-		f(dev, src, unescapeMount(fields[4]))
+		f(dev, src, mountinfo.Unescape(fields[4]))
 	}
 	return sc.Err()
 }
@@ -71,26 +72,6 @@ func indexOf(v []string, s string) int {
 		}
 	}
 	return -1
-}
-
-// unescapeMount undoes mountinfo's octal escapes ("\040" for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // rdev returns the device number of a block device node (0 if path is

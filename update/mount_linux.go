@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"initos/internal/mountinfo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,27 +81,7 @@ func mountedAt(device string) (dir string, rw, ok bool) {
 			continue
 		}
 		opts := "," + fields[5] + ","
-		return unescapeMount(fields[4]), strings.Contains(opts, ",rw,"), true
+		return mountinfo.Unescape(fields[4]), strings.Contains(opts, ",rw,"), true
 	}
 	return "", false, false
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
