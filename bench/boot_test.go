@@ -175,6 +175,12 @@ func peerInitrd(b *testing.B, k vmtest.Kernel, dir string, keyfile []byte) []byt
 		"scripts/local-top/initos-bench": peerScript,
 		"conf.d/initos-bench":            "MODULES=most\n",
 	}
+	return mkinitramfs(b, k, conf, files, filepath.Join(dir, "initrd-initramfs-tools.img"))
+}
+
+// mkinitramfs adds files (mode 0755) to the initramfs-tools
+// configuration conf and builds its initrd into out for kernel k.
+func mkinitramfs(b *testing.B, k vmtest.Kernel, conf string, files map[string]string, out string) []byte {
 	for name, data := range files {
 		p := filepath.Join(conf, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -182,7 +188,6 @@ func peerInitrd(b *testing.B, k vmtest.Kernel, dir string, keyfile []byte) []byt
 			b.Fatal(err)
 		}
 	}
-	out := filepath.Join(dir, "initrd-initramfs-tools.img")
 	if o, err := exec.Command("mkinitramfs", "-d", conf, "-o", out, k.Version).CombinedOutput(); err != nil {
 		b.Fatalf("mkinitramfs: %v\n%s", err, o)
 	}

@@ -39,21 +39,7 @@ func dropbearPeerUKI(b *testing.B, k vmtest.Kernel, dir, authorizedKey string, s
 		"initos-peer/take-key":          takeKey,
 		"initos-peer/passwd":            "root:x:0:0:root:/root:/bin/sh\n",
 	}
-	for name, data := range files {
-		p := filepath.Join(conf, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	out := filepath.Join(dir, "initrd-dropbear.img")
-	if o, err := exec.Command("mkinitramfs", "-d", conf, "-o", out, k.Version).CombinedOutput(); err != nil {
-		b.Fatalf("mkinitramfs: %v\n%s", err, o)
-	}
-	rd, err := os.ReadFile(out)
-	if err != nil {
-		b.Fatal(err)
-	}
+	rd := mkinitramfs(b, k, conf, files, filepath.Join(dir, "initrd-dropbear.img"))
 	cmdline := bootCmdline + " ip=dhcp root=/dev/mapper/cryptroot rootfstype=btrfs rootflags=subvol=store/roots/host rw init=/sbin/init"
 	uki, err := bootdisk.UKI(k.Image, rd, cmdline, k.Version, sb)
 	if err != nil {
