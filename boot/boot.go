@@ -8,6 +8,7 @@ import (
 	"initos/efivar"
 	"initos/image/hostconf"
 	"initos/kmod"
+	"initos/update/trial"
 )
 
 // Paths are the places the flow reads and mounts. The zero value means
@@ -76,7 +77,7 @@ type Boot struct {
 	index    *kmod.Index // the module index in use
 	mods     *moduleLoader
 	kmsg     io.WriteCloser
-	watchdog *watchdog
+	watchdog *trial.Watchdog
 	// pendingWatchdog is a trial's watchdog device whose driver coldplug
 	// has yet to load.
 	pendingWatchdog string

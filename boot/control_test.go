@@ -86,5 +86,5 @@ func TestWatchdogMissingDevice(t *testing.T) {
 	if b.watchdog != nil || !strings.Contains(console.String(), "watchdog: open /dev/nonexistent-watchdog") {
 		t.Errorf("watchdog %v, console %q", b.watchdog, console.String())
 	}
-	b.watchdog.close(false) // a nil watchdog closes quietly
+	closeWatchdog(b.watchdog, false) // a nil watchdog closes quietly
 }

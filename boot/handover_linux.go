@@ -83,7 +83,7 @@ func (b *Boot) lock() error {
 func (b *Boot) finishLog() {
 	if b.Config != nil {
 		// A trial hands the watchdog to the root: bless disarms it.
-		b.watchdog.close(b.Config.Watchdog.KeepRunning || b.Trial)
+		closeWatchdog(b.watchdog, b.Config.Watchdog.KeepRunning || b.Trial)
 	}
 	proc := filepath.Join(b.paths.Sysroot, b.paths.Proc)
 	_ = os.WriteFile(filepath.Join(proc, "sys/kernel/printk_devkmsg"), []byte("ratelimit\n"), 0)

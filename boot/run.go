@@ -23,7 +23,7 @@ func (b *Boot) Run(ctx context.Context) (Action, error) {
 			// control plane. The watchdog stays armed in case the
 			// reboot hangs.
 			b.failTrial(f)
-			b.watchdog.close(true)
+			closeWatchdog(b.watchdog, true)
 			return Reboot, err
 		}
 		h := b.opts.OnFailure
@@ -32,7 +32,7 @@ func (b *Boot) Run(ctx context.Context) (Action, error) {
 		}
 		act := h.HandleFailure(ctx, b, f)
 		if act != Retry {
-			b.watchdog.close(false)
+			closeWatchdog(b.watchdog, false)
 			return act, err
 		}
 		b.Log.Printf("retrying from step %s", b.flow.Next())
