@@ -136,31 +136,3 @@ func TestConfigRoundTrip(t *testing.T) {
 		t.Errorf("ReadConfigFile = %v, %v, want root %s", got, err, c.Root)
 	}
 }
-
-func FuzzParseConfig(f *testing.F) {
-	for _, name := range []string{"initos.conf", "extra.conf"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte("root=a\nroot=b\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := ParseConfig(b)
-		if err != nil {
-			return
-		}
-		out, err := c.Marshal()
-		if err != nil {
-			t.Fatalf("Marshal of parsed %q: %v", b, err)
-		}
-		back, err := ParseConfig(out)
-		if err != nil {
-			t.Fatalf("ParseConfig(Marshal(%q)) = %v", b, err)
-		}
-		if diff := cmp.Diff(c, back); diff != "" {
-			t.Fatalf("round trip of %q diff (-want +got):\n%s", b, diff)
-		}
-	})
-}
