@@ -23,7 +23,7 @@ func TestOpenInRoot(t *testing.T) {
 	os.Symlink("/usr/lib", filepath.Join(root, "lib64")) // absolute: still inside
 	os.Symlink(outside, filepath.Join(root, "escape"))   // points outside the root
 	tests := []struct{ dir, want string }{
-		{"/lib/modules/6.1.0-test", "usr/lib/modules/6.1.0-test"},
+		{"/lib/modules/test-release", "usr/lib/modules/test-release"},
 		{"/lib64/firmware", "usr/lib/firmware"},
 		{"/dev", "dev"},
 	}
@@ -61,10 +61,10 @@ func TestBindInto(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "modules.dep"), []byte("x"), 0o644)
 	os.MkdirAll(filepath.Join(root, "usr/lib"), 0o755)
 	os.Symlink("/usr/lib", filepath.Join(root, "lib"))
-	if err := bindInto(src, root, "/lib/modules/6.1.0-test"); err != nil {
+	if err := bindInto(src, root, "/lib/modules/test-release"); err != nil {
 		t.Fatalf("bindInto = %v", err)
 	}
-	dst := filepath.Join(root, "usr/lib/modules/6.1.0-test")
+	dst := filepath.Join(root, "usr/lib/modules/test-release")
 	defer unix.Unmount(dst, unix.MNT_DETACH)
 	if b, err := os.ReadFile(filepath.Join(dst, "modules.dep")); err != nil || string(b) != "x" {
 		t.Errorf("bound modules.dep = %q, %v", b, err)

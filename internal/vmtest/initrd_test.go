@@ -63,7 +63,7 @@ func TestWriteInitrd(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(src, "extra"), "extra file")
 	img := &guestImage{
-		kernel: Kernel{Version: "6.1-test", ModulesDir: mods},
+		kernel: Kernel{Version: "test-release", ModulesDir: mods},
 		runner: []byte("runner"), test: []byte("test binary"), pkgDir: pkg,
 		files: map[string]string{"/etc/extra": filepath.Join(src, "extra")},
 		load:  []kmod.Module{{Name: "a", Path: "kernel/a.ko"}, {Name: "bi", Builtin: true}, {Name: "b", Path: "kernel/b.ko", Optional: true}},
@@ -86,15 +86,15 @@ func TestWriteInitrd(t *testing.T) {
 		"vmtest": "dir", "vmtest/test": "test binary", "vmtest/pkg": "dir",
 		"vmtest/pkg/testdata": "dir", "vmtest/pkg/testdata/sub": "dir",
 		"vmtest/pkg/testdata/sub/x.txt": "fixture", "vmtest/pkg/testdata/link": "-> sub/x.txt",
-		"lib": "dir", "lib/modules": "dir", "lib/modules/6.1-test": "dir",
-		"lib/modules/6.1-test/modules.dep": "kernel/a.ko:\nkernel/b.ko: kernel/a.ko\n",
-		"lib/modules/6.1-test/kernel":      "dir",
-		"lib/modules/6.1-test/kernel/a.ko": "module a", "lib/modules/6.1-test/kernel/b.ko": "module b",
+		"lib": "dir", "lib/modules": "dir", "lib/modules/test-release": "dir",
+		"lib/modules/test-release/modules.dep": "kernel/a.ko:\nkernel/b.ko: kernel/a.ko\n",
+		"lib/modules/test-release/kernel":      "dir",
+		"lib/modules/test-release/kernel/a.ko": "module a", "lib/modules/test-release/kernel/b.ko": "module b",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("writeInitrd() entries diff (-want +got):\n%s", diff)
 	}
-	wantMods := []plan.Module{{Path: "/lib/modules/6.1-test/kernel/a.ko"}, {Path: "/lib/modules/6.1-test/kernel/b.ko", Optional: true}}
+	wantMods := []plan.Module{{Path: "/lib/modules/test-release/kernel/a.ko"}, {Path: "/lib/modules/test-release/kernel/b.ko", Optional: true}}
 	if diff := cmp.Diff(wantMods, p.Modules); diff != "" {
 		t.Errorf("plan modules diff (-want +got):\n%s", diff)
 	}
