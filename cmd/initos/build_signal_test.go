@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,10 +20,7 @@ func TestBuildCLISIGTERM(t *testing.T) {
 		t.Skip("builds the initos binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "initos")
-	if b, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildCLI(t)
 	// 48 MiB of compressible, not trivially so, module: seconds at level 22.
 	words := []string{"module ", "symbol ", "kernel ", "firmware ", "verity ", "squashfs "}
 	rng := rand.New(rand.NewPCG(1, 2))

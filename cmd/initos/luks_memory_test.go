@@ -27,7 +27,7 @@ func argon2Flags(mem int) []string {
 // more than 1.05 times the argon2 memory cost (512 MiB here).
 func TestLuksPeakRSS(t *testing.T) {
 	const mem = 512 << 10 // KiB
-	bin := buildLuksCLI(t)
+	bin := buildCLI(t)
 	img, key := luksFiles(t)
 	limit := int64(mem) * 1024 * 105 / 100
 	for _, args := range [][]string{
@@ -107,7 +107,7 @@ func cgroupV1() string {
 // vary from run to run.)
 func TestLuksFormatMemoryLimit(t *testing.T) {
 	const mem = 512 << 10 // KiB
-	bin := buildLuksCLI(t)
+	bin := buildCLI(t)
 	img, key := luksFiles(t)
 	mustLuks(t, append([]string{"format", "--key-file", key("old"), img}, luksFast...)...)
 	format := func(mem int) []string {
@@ -134,7 +134,7 @@ func TestLuksFormatMemoryLimit(t *testing.T) {
 // tests is shared, and wall time there depends on the other load (the
 // calibration measures CPU time for the same reason).
 func TestLuksDefaultCalibration(t *testing.T) {
-	bin := buildLuksCLI(t)
+	bin := buildCLI(t)
 	img, key := luksFiles(t)
 	if r := runProc(t, bin, "luks", "format", "--key-file", key("k"), img); r.status != 0 {
 		t.Fatalf("initos luks format (default PBKDF): exit %d: %s", r.status, r.stderr)

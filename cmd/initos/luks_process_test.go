@@ -21,8 +21,9 @@ import (
 	"initos/luks2"
 )
 
-// buildLuksCLI builds the initos binary for the process-level tests.
-func buildLuksCLI(t *testing.T) string {
+// buildCLI builds the initos binary for the process-level tests (signals,
+// exit statuses, resource use).
+func buildCLI(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "initos")
 	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput()
@@ -120,7 +121,7 @@ func unlocks(t *testing.T, img, pass string) bool {
 // add-key while they calibrate their PBKDF: each exits 130 or 143 at a
 // safe point and the device is unchanged.
 func TestLuksProcessSignals(t *testing.T) {
-	bin := buildLuksCLI(t)
+	bin := buildCLI(t)
 	img, key := luksFiles(t)
 	mustLuks(t, append([]string{"format", "--key-file", key("old"), img}, luksFast...)...)
 	before, _ := os.ReadFile(img)
@@ -180,7 +181,7 @@ func openPTY(t *testing.T) (*os.File, *os.File) {
 // signature on a real terminal (a pty): it asks, like cryptsetup, and
 // only YES formats.
 func TestLuksProcessConfirm(t *testing.T) {
-	bin := buildLuksCLI(t)
+	bin := buildCLI(t)
 	_, key := luksFiles(t)
 	for _, answer := range []string{"no", "YES"} {
 		img := ext4Image(t)
@@ -256,7 +257,7 @@ func TestLuksFormatBusy(t *testing.T) {
 // TestLuksProgressBar formats on a terminal: the PBKDF calibration shows
 // on stderr, and --progress=false silences it.
 func TestLuksProgressBar(t *testing.T) {
-	bin := buildLuksCLI(t)
+	bin := buildCLI(t)
 	img, key := luksFiles(t)
 	for _, show := range []bool{true, false} {
 		m, s := openPTY(t)
