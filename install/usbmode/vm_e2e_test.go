@@ -98,10 +98,16 @@ func TestVMInstallThenBoot(t *testing.T) {
 
 	vm.Machine.Unplug(0)
 	res = e.boot(t, vm, "boot 3 (InitOS A: disk 1's ESP A)")
+	if started := firmwareStarted(t, "boot 3", res.Console); !strings.Contains(started, `"InitOS A"`) {
+		t.Errorf("boot 3: the firmware started %q, want the InitOS A entry", started)
+	}
 	e.checkBooted(t, res, "boot 3", espGUIDs(t, vm.Machine.DiskPath(1), 1))
 
 	killESPs(t, vm.Machine.DiskPath(1))
 	res = e.boot(t, vm, "boot 4 (disk 1's ESPs dead: disk 2's ESP)")
+	if started := firmwareStarted(t, "boot 4", res.Console); started == "" || strings.Contains(started, `"InitOS `) {
+		t.Errorf("boot 4: the firmware started %q, want a removable-media (device) entry, InitOS A and B failing", started)
+	}
 	e.checkBooted(t, res, "boot 4", espGUIDs(t, vm.Machine.DiskPath(2), 1, 2))
 	t.Logf("whole test %v", time.Since(start).Round(time.Second))
 }
@@ -231,6 +237,7 @@ func (e *e2e) checkBooted(t *testing.T, res *vmtest.Result, what string, esps []
 	if r.BtrfsDevices != 2 || !slices.Equal(r.BtrfsProfiles["data"], raid1) || !slices.Equal(r.BtrfsProfiles["metadata"], raid1) {
 		t.Errorf("%s: btrfs devices %d, profiles %v, want 2 devices, data and metadata raid1", what, r.BtrfsDevices, r.BtrfsProfiles)
 	}
+	t.Logf("%s: the root's init ran %.1f s after the kernel started", what, r.Uptime)
 	if esp := bootedESP(r.Kmsg); !slices.Contains(esps, esp) {
 		t.Errorf("%s: initos-init booted from the ESP with PARTUUID %q, want one of %q (log: %q)", what, esp, esps, r.Kmsg)
 	} else {
@@ -257,6 +264,28 @@ func (e *e2e) checkBooted(t *testing.T, res *vmtest.Result, what string, esps []
 	if strings.Contains(console, "FAILED: ") || strings.Contains(console, "initos.mode=install") {
 		t.Errorf("%s failed or booted the installer", what)
 	}
+}
+
+// firmwareStarted logs OVMF's boot manager lines ("BdsDxe: loading
+// Boot0001 "InitOS A" from HD(...)", "failed to load", "starting") and
+// returns the last "starting" one.
+func firmwareStarted(t *testing.T, what string, console []byte) string {
+	t.Helper()
+	var lines []string
+	started := ""
+	for _, line := range strings.Split(string(console), "\n") {
+		i := strings.Index(line, "BdsDxe: ")
+		if i < 0 {
+			continue
+		}
+		line = strings.TrimSpace(line[i:])
+		lines = append(lines, line)
+		if strings.HasPrefix(line, "BdsDxe: starting ") {
+			started = line
+		}
+	}
+	t.Logf("%s: the firmware's boot manager:\n%s", what, strings.Join(lines, "\n"))
+	return started
 }
 
 // bootedESP returns the PARTUUID of the ESP initos-init mounted, from its
