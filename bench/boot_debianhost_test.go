@@ -177,6 +177,9 @@ func debianhostBuild(b *testing.B, src, dir string, sb *bootdisk.SecureBootKey) 
 // debianMarker is the root's marker line: what the marker unit prints.
 var debianMarker = regexp.MustCompile(`initos-bench: userspace=(\d+) multi-user=(\d+)`)
 
+// debianEnd ends the analysis the root prints after the marker.
+var debianEnd = []byte("initos-bench: end")
+
 // boot boots side's UKI until the marker and returns its times.
 func (bb *debianhostBench) boot(b *testing.B, side string, i int) debianhostBoot {
 	if err := bb.disk.PutFile(1, "EFI/BOOT/BOOTX64.EFI", bb.ukis[side]); err != nil {
@@ -199,7 +202,11 @@ func (bb *debianhostBench) boot(b *testing.B, side string, i int) debianhostBoot
 	return debianhostBoot{init: us(sub[1]), multiUser: us(sub[2]), wall: w.at.Sub(res.Start)}
 }
 
-// markerWatch collects the console and calls found at the marker line.
+// ansi matches terminal colour codes.
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// markerWatch collects the console and notes when the marker line came;
+// the root then powers off, or found is called 5 minutes (scaled) later.
 type markerWatch struct {
 	mu    sync.Mutex
 	buf   bytes.Buffer
@@ -218,7 +225,7 @@ func (w *markerWatch) Write(p []byte) (int, error) {
 		}
 		if m := debianMarker.FindIndex(tail); m != nil && bytes.IndexByte(tail[m[1]:], '\n') >= 0 {
 			w.at = time.Now()
-			w.found()
+			time.AfterFunc(vmtest.ScaleTimeout(5*time.Minute), w.found)
 		}
 	}
 	return len(p), nil
