@@ -195,6 +195,11 @@ func (bb *debianhostBench) boot(b *testing.B, side string, i int) debianhostBoot
 	if sub == nil {
 		b.Fatalf("%s: no marker (multi-user.target not reached): %v\nconsole:\n%s", side, err, console)
 	}
+	if i == 0 { // where the time went: the analysis after the marker
+		_, after, _ := bytes.Cut(console, sub[0])
+		after, _, _ = bytes.Cut(after, debianEnd)
+		b.Logf("%s: systemd-analyze in the root after the boot:\n%s", side, ansi.ReplaceAll(after, nil))
+	}
 	us := func(s []byte) time.Duration {
 		n, _ := strconv.ParseInt(string(s), 10, 64)
 		return time.Duration(n) * time.Microsecond
