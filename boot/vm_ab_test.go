@@ -133,7 +133,11 @@ func (f *vmFixture) abPowerCut(t *testing.T, ctx context.Context, vm *vmtest.VM,
 	if !errors.Is(context.Cause(cctx), errABPowerCut) {
 		t.Fatalf("the first A/B run ended without the power cut: %v\nqemu: %s\nconsole:\n%s", err, res.CommandLine(), tail(res.Console, 200))
 	}
-	t.Logf("power cut: qemu killed %v after it started, while `initos upgrade` wrote slot b", res.Elapsed.Round(time.Second))
+	cutLine := string(res.Console)
+	if i := strings.Index(cutLine, "AB-POWERCUT"); i >= 0 {
+		cutLine = strings.TrimSpace(strings.SplitN(cutLine[i:], "\n", 2)[0])
+	}
+	t.Logf("power cut: qemu killed %v after it started: %s", res.Elapsed.Round(time.Second), cutLine)
 	if out, err := exec.Command("mdel", "-i", media, "::/powercut").CombinedOutput(); err != nil {
 		t.Fatalf("mdel powercut: %v\n%s", err, out)
 	}
