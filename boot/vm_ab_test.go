@@ -4,9 +4,9 @@ package boot
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,30 +28,41 @@ import (
 const abVersion = 2
 
 // abUpgrade (the last case of TestVMBoot: it raises the TPM's
-// anti-rollback minimum) runs A/B upgrades in one qemu run through the
-// firmware, guest reboots allowed, an i6300esb watchdog, and the upgrade
-// media (initos, the UKIs, the modules image) on a third disk. The root's
-// init (internal/bootdisk/abinit) drives it; ten firmware boots:
+// anti-rollback minimum) runs A/B upgrades through the firmware, guest
+// reboots allowed, an i6300esb watchdog, and the upgrade media (initos,
+// the UKIs, the modules image) on a third disk. The root's init
+// (internal/bootdisk/abinit) drives it; two qemu runs on the same disks,
+// variable store and TPM state, thirteen firmware boots:
 //
-//  1. slot A (the production UKI, version 0): boot entries, `initos
-//     upgrade --from good.efi` stages slot B and sets BootNext; reboot;
-//  2. slot B, its trial: the initrd records "trying", arms the watchdog
+//  1. slot A (the production UKI, version 0): boot entries; `initos
+//     upgrade --from bad.efi --no-reboot` stages slot B (BootNext set);
+//     `initos upgrade --from good.efi` is stopped while it writes B's new
+//     UKI and qemu is killed: a power cut mid-write (first qemu run);
+//  2. slot A again (second qemu run: BootNext was cleared before the
+//     writes, the half-staged B is not tried): no trial recorded, B still
+//     holds the last complete staging; the rerun of the upgrade keeps the
+//     modules image already there, writes the UKI, sets BootNext; reboot;
+//  3. slot B, its trial: the initrd records "trying", arms the watchdog
 //     and hands it over; `initos bless` puts B first in BootOrder and
 //     raises the TPM minimum to 2; `initos upgrade` stages bad.efi, whose
 //     signed command line names a missing init, into slot A;
-//  3. A's trial: the root step fails, the initrd records it, reboots;
-//  4. B (BootOrder): status names the failed trial; stages panic.efi (its
+//  4. A's trial: the root step fails, the initrd records it, reboots;
+//  5. B (BootOrder): status names the failed trial; stages panic.efi (its
 //     kernel panics before initos-init: rdinit= missing, panic=5);
-//  5. A's trial: kernel panic, reboot after 5 s;
-//  6. B: the trial recorded as failed in "firmware or kernel"; stages
+//  6. A's trial: kernel panic, reboot after 5 s;
+//  7. B: the trial recorded as failed in "firmware or kernel"; stages
 //     hang.efi (watchdog 30 s);
-//  7. A's trial: the root's init never blesses; the watchdog resets;
-//  8. B: the trial failed "after the initrd", the watchdog named; writes
-//     the production UKI (version 0 < minimum 2) over A's, BootNext A;
-//  9. A: the rollback step refuses to unseal, says why, reboots;
-//  10. B: power off.
+//  8. A's trial: the root's init never blesses; the watchdog resets;
+//  9. B: the trial failed "after the initrd", the watchdog named; stages
+//     health.efi;
+//  10. A's trial: `initos bless --health-cmd` fails the gate, records it
+//     and reboots;
+//  11. B: the trial failed at "health gate"; writes the production UKI
+//     (version 0 < minimum 2) over A's, BootNext A;
+//  12. A: the rollback step refuses to unseal, says why, reboots;
+//  13. B: power off.
 //
-// The first four boots always run; boots 5-10 when -timeout allows.
+// The first five boots always run; boots 6-13 when -timeout allows.
 func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
 	if err := f.disks[0].FormatESP(2, "ESP-B", nil); err != nil {
 		t.Fatal(err)
@@ -60,36 +71,40 @@ func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
 	files := map[string][]byte{
 		"good.efi":                     f.abUKI(t, "ab good", base, 180),
 		"bad.efi":                      f.abUKI(t, "ab broken", base+" init=/sbin/missing", 180),
+		"powercut":                     []byte("removed from the media for the second qemu run\n"),
 		path.Base(f.modules.Info.File): f.modules.Data,
 	}
-	// Boots 1-4 take 4 minutes on an idle host, 9 under a load of 15;
-	// boots 5-10 as much again. A -timeout too short for them (go test's
+	// Boots 1-5 take 5 minutes on an idle host, 11 under a load of 15;
+	// boots 6-13 as much again. A -timeout too short for them (go test's
 	// default 10m, after the other cases) would kill the whole package.
 	extended := true
-	if d, ok := t.Deadline(); ok && time.Until(d) < 20*time.Minute {
-		if time.Until(d) < 10*time.Minute {
-			t.Skipf("-timeout leaves %v, too little for the A/B boots (4-20 minutes): run with -timeout 40m (make test)", time.Until(d).Round(time.Minute))
+	if d, ok := t.Deadline(); ok && time.Until(d) < 24*time.Minute {
+		if time.Until(d) < 12*time.Minute {
+			t.Skipf("-timeout leaves %v, too little for the A/B boots (5-24 minutes): run with -timeout 40m (make test)", time.Until(d).Round(time.Minute))
 		}
 		extended = false
-		t.Logf("-timeout leaves %v: boots 5-10 (panic, watchdog, rollback) left out; -timeout 40m (make test) runs them", time.Until(d).Round(time.Minute))
+		t.Logf("-timeout leaves %v: boots 6-13 (panic, watchdog, health gate, rollback) left out; -timeout 40m (make test) runs them", time.Until(d).Round(time.Minute))
 	} else {
 		files["panic.efi"] = f.abUKI(t, "ab panic", "console=ttyS0 panic=5 no_timer_check quiet rdinit=/missing", 180)
 		files["hang.efi"] = f.abUKI(t, "ab hang", base, 30)
+		files["health.efi"] = f.abUKI(t, "ab health", base, 180)
 		files["old.efi"] = f.uki
 	}
 	media := f.abMedia(t, files)
 	f.setSecondDisk(false)
 	f.setVolume(0, f.g0, f.abRoot(t))
 
-	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout(40*time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout(45*time.Minute))
 	defer cancel()
 	lines := &lineClock{start: time.Now()}
-	res, err := vm.Machine.Boot(ctx, vmtest.BootSpec{Console: lines, QEMUArgs: []string{
+	spec := vmtest.BootSpec{Console: lines, QEMUArgs: []string{
 		"-action", "reboot=reset", // after -no-reboot: guest reboots go back to the firmware
 		"-device", "i6300esb", "-action", "watchdog=reset",
 		"-drive", "file=" + media + ",if=virtio,format=raw,readonly=on",
-	}})
-	console := string(res.Console)
+	}}
+	cut := f.abPowerCut(t, ctx, vm, spec, lines, media)
+	res, err := vm.Machine.Boot(ctx, spec)
+	console := cut + string(res.Console)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("qemu: %s\nconsole:\n%s", res.CommandLine(), tail(res.Console, 300))
@@ -98,15 +113,41 @@ func (f *vmFixture) abUpgrade(t *testing.T, vm *vmtest.VM) {
 	if err != nil {
 		t.Fatalf("boot: %v", err)
 	}
-	t.Logf("A/B run (firmware boots in one qemu run) took %v", res.Elapsed.Round(time.Second))
+	t.Logf("A/B run after the power cut (firmware boots in one qemu run) took %v", res.Elapsed.Round(time.Second))
 	lines.report(t)
 	f.abCheck(t, console, extended)
 }
 
+// errABPowerCut ends the first qemu run of abUpgrade.
+var errABPowerCut = errors.New("power cut (AB-POWERCUT)")
+
+// abPowerCut makes the first qemu run: boot 1, killed (SIGKILL, as a
+// power cut) as soon as the root says AB-POWERCUT; then it removes the
+// request from the media. It returns the run's console.
+func (f *vmFixture) abPowerCut(t *testing.T, ctx context.Context, vm *vmtest.VM, spec vmtest.BootSpec, lines *lineClock, media string) string {
+	cctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
+	lines.onCut = func() { cut(errABPowerCut) }
+	res, err := vm.Machine.Boot(cctx, spec)
+	lines.onCut = nil
+	if !errors.Is(context.Cause(cctx), errABPowerCut) {
+		t.Fatalf("the first A/B run ended without the power cut: %v\nqemu: %s\nconsole:\n%s", err, res.CommandLine(), tail(res.Console, 200))
+	}
+	cutLine := string(res.Console)
+	if i := strings.Index(cutLine, "AB-POWERCUT"); i >= 0 {
+		cutLine = strings.TrimSpace(strings.SplitN(cutLine[i:], "\n", 2)[0])
+	}
+	t.Logf("power cut: qemu killed %v after it started: %s", res.Elapsed.Round(time.Second), cutLine)
+	if out, err := exec.Command("mdel", "-i", media, "::/powercut").CombinedOutput(); err != nil {
+		t.Fatalf("mdel powercut: %v\n%s", err, out)
+	}
+	return string(res.Console)
+}
+
 // abCheck checks the statuses the root printed and the initrd's lines.
-// Without extended, only the first four boots ran.
+// Without extended, only the first five boots ran.
 func (f *vmFixture) abCheck(t *testing.T, console string, extended bool) {
-	sts, runs := abMarkers(t, console)
+	sts, runs, results := abMarkers(t, console)
 	failed := func(st *update.Status, build, step, reason string) bool {
 		r := st.Trial
 		return st.Active == "b" && st.Default == "b" && r != nil && r.Slot == "a" && r.State == trial.Failed &&
@@ -117,8 +158,13 @@ func (f *vmFixture) abCheck(t *testing.T, console string, extended bool) {
 		ok   func(st *update.Status) bool
 	}{
 		{"slot a, no trial", func(st *update.Status) bool { return st.Active == "a" && st.Trial == nil }},
+		{"after the power cut: slot a, the default, no BootNext, no trial recorded, b holding the last complete staging", func(st *update.Status) bool {
+			b := statusSlot(st, "b")
+			return st.Active == "a" && st.Default == "a" && st.Next == "" && st.Trial == nil &&
+				b != nil && b.UKI != nil && b.UKI.BuildID == "ab broken" && b.Bootable
+		}},
 		{"slot b booted on trial (trying)", func(st *update.Status) bool {
-			return st.Active == "b" && st.OnTrial && st.Outcome == "trying" && st.Trial.BootedAt != 0
+			return st.Active == "b" && st.OnTrial && st.Outcome == "trying" && st.Trial.BootedAt != 0 && st.Trial.BuildID == "ab good"
 		}},
 		{"b blessed, default, TPM minimum raised", func(st *update.Status) bool {
 			return st.Active == "b" && st.Default == "b" && st.Outcome == "blessed" && st.MinVersion == abVersion
@@ -132,15 +178,21 @@ func (f *vmFixture) abCheck(t *testing.T, console string, extended bool) {
 		{"a's trial failed after the initrd, reset by the watchdog", func(st *update.Status) bool {
 			return failed(st, "ab hang", "after the initrd", "hardware watchdog reset the machine")
 		}},
+		{"slot a booted on trial (build ab health)", func(st *update.Status) bool {
+			return st.Active == "a" && st.OnTrial && st.Outcome == "trying" && st.Trial.BuildID == "ab health"
+		}},
+		{"a's trial failed its health gate", func(st *update.Status) bool {
+			return failed(st, "ab health", "health gate", "/sbin/init health\": exit status 1: ab health gate: the root's services are not healthy")
+		}},
 		{"slot a holds a UKI below the minimum", func(st *update.Status) bool {
 			u := statusSlot(st, "a")
 			return st.Active == "b" && u != nil && u.UKI != nil && u.UKI.Version == 0 && !u.Bootable
 		}},
 	}
-	runs0 := "upgrade exit=0,bless exit=0,upgrade exit=0,upgrade exit=0,upgrade exit=0"
+	runs0 := []string{"upgrade exit=0", "upgrade exit=0", "bless exit=0", "upgrade exit=0", "upgrade exit=0", "upgrade exit=0", "upgrade exit=0"}
 	lines := abLines
 	if !extended {
-		want, runs0, lines = want[:4], runs0[:len("upgrade exit=0,bless exit=0,upgrade exit=0")], abLines[:6]
+		want, runs0, lines = want[:5], runs0[:4], abLines[:7]
 	}
 	if len(sts) != len(want) {
 		t.Errorf("%d AB-STATUS lines, want %d", len(sts), len(want))
@@ -151,9 +203,10 @@ func (f *vmFixture) abCheck(t *testing.T, console string, extended bool) {
 			t.Errorf("status %d: want %s; got %s", i+1, w.what, b)
 		}
 	}
-	if strings.Join(runs, ",") != runs0 {
+	if strings.Join(runs, ",") != strings.Join(runs0, ",") {
 		t.Errorf("commands = %q, want %q", runs, runs0)
 	}
+	abCheckRerun(t, results)
 	for _, line := range lines {
 		if !strings.Contains(console, line) {
 			t.Errorf("console lacks %q", line)
@@ -161,9 +214,34 @@ func (f *vmFixture) abCheck(t *testing.T, console string, extended bool) {
 	}
 }
 
-// abLines are lines the console must have, the first six from the first
-// four boots.
+// abCheckRerun checks the upgrade rerun after the power cut (the second
+// upgrade result): the modules image staged before the cut is kept, the
+// UKI is written at both paths, and BootNext is set.
+func abCheckRerun(t *testing.T, results []string) {
+	if len(results) < 2 {
+		t.Errorf("%d upgrade results, want the rerun after the power cut", len(results))
+		return
+	}
+	var r update.StageResult
+	if err := json.Unmarshal([]byte(results[1]), &r); err != nil || r.UKI == nil || len(r.ESPs) != 1 {
+		t.Errorf("the rerun's result %q: %v, want one ESP", results[1], err)
+		return
+	}
+	var got []string
+	for _, f := range r.ESPs[0].Files {
+		got = append(got, fmt.Sprintf("%s written=%v", path.Dir(f.Path), f.Written))
+	}
+	want := "initos written=false,EFI/Linux written=true,EFI/BOOT written=true"
+	if strings.Join(got, ",") != want || r.UKI.BuildID != "ab good" || r.BootNext == "" || r.BytesWritten != 2*r.ESPs[0].Files[1].Bytes {
+		t.Errorf("the rerun after the power cut: build %q, files %q, %d bytes written, BootNext %q; want ab good, %q, the UKI twice, set",
+			r.UKI.BuildID, got, r.BytesWritten, r.BootNext, want)
+	}
+}
+
+// abLines are lines the console must have, the first seven from the
+// first five boots.
 var abLines = []string{
+	"AB-POWERCUT initos upgrade stopped while writing /run/initos/update/esp-b-",
 	"initos: trial: this boot is the trial of slot b (from slot a)",
 	"initos: trial: watchdog: /dev/watchdog0 armed, timeout 180s",
 	"initos: rollback: security version 2, TPM minimum 0",
@@ -173,6 +251,7 @@ var abLines = []string{
 	"Kernel panic - not syncing",
 	"initos: trial: watchdog: /dev/watchdog0 armed, timeout 30s",
 	"AB-HANG",
+	"ab health gate: the root's services are not healthy",
 	"AB-ROLLBACK old.efi written over slot a's UKI",
 	"initos: FAILED: rollback: anti-rollback: this UKI has security version 0, below the minimum 2 recorded in TPM NV index 0x01157647",
 }
@@ -184,55 +263,6 @@ func statusSlot(st *update.Status, slot string) *update.SlotStatus {
 		}
 	}
 	return nil
-}
-
-// lineClock timestamps the root's marker lines as the console streams
-// them, for the wall times between the steps of the run.
-type lineClock struct {
-	start   time.Time
-	partial []byte
-	marks   []string
-	at      []time.Duration // of each mark
-}
-
-func (c *lineClock) Write(p []byte) (int, error) {
-	c.partial = append(c.partial, p...)
-	for {
-		i := bytes.IndexByte(c.partial, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := string(c.partial[:i])
-		c.partial = c.partial[i+1:]
-		for _, m := range []string{"AB-STATUS", "AB-RUN", "AB-HANG", "AB-ROLLBACK", "Kernel panic", "FAILED: "} {
-			if j := strings.Index(line, m); j >= 0 {
-				end := min(len(line), j+40)
-				c.marks = append(c.marks, fmt.Sprintf("%7.1fs %s", time.Since(c.start).Seconds(), line[j:end]))
-				c.at = append(c.at, time.Since(c.start))
-				break
-			}
-		}
-	}
-}
-
-// report logs the marks, and for each `initos upgrade` the wall time to
-// the next root's status: the trial blessed or, for a broken one, back on
-// the old slot.
-func (c *lineClock) report(t *testing.T) {
-	t.Logf("host wall time of each step since qemu started:\n%s", strings.Join(c.marks, "\n"))
-	var sum []string
-	for i, m := range c.marks {
-		if !strings.Contains(m, "AB-RUN upgrade") {
-			continue
-		}
-		for j := i + 1; j < len(c.marks); j++ {
-			if strings.Contains(c.marks[j], "AB-STATUS") {
-				sum = append(sum, fmt.Sprintf("upgrade %d: %v to the next root's status", len(sum)+1, (c.at[j]-c.at[i]).Round(time.Second)))
-				break
-			}
-		}
-	}
-	t.Logf("%s", strings.Join(sum, "\n"))
 }
 
 // abUKI builds a signed UKI of security version abVersion with the
@@ -290,9 +320,10 @@ func (f *vmFixture) abMedia(t *testing.T, files map[string][]byte) string {
 	return img
 }
 
-// abMarkers reads abinit's AB-STATUS documents and AB-RUN results
-// ("upgrade exit=0") from the console, in order.
-func abMarkers(t *testing.T, console string) (sts []*update.Status, runs []string) {
+// abMarkers reads abinit's AB-STATUS documents, AB-RUN results
+// ("upgrade exit=0") and the upgrades' JSON results from the console, in
+// order.
+func abMarkers(t *testing.T, console string) (sts []*update.Status, runs, upgrades []string) {
 	sc := bufio.NewScanner(strings.NewReader(console))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -309,11 +340,14 @@ func abMarkers(t *testing.T, console string) (sts []*update.Status, runs []strin
 			sts = append(sts, &st)
 		}
 		if i := strings.Index(line, "AB-RUN "); i >= 0 {
-			f := strings.Fields(line[i:])
+			f := strings.SplitN(line[i:], " ", 4)
 			if len(f) >= 3 {
 				runs = append(runs, f[1]+" "+f[2])
 			}
+			if len(f) == 4 && f[1] == "upgrade" {
+				upgrades = append(upgrades, f[3])
+			}
 		}
 	}
-	return sts, runs
+	return sts, runs, upgrades
 }

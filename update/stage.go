@@ -137,8 +137,29 @@ func (st *stager) check(ctx context.Context) error {
 			return fmt.Errorf("clear BootNext (slot %s is about to be rewritten): %w", st.res.Slot, err)
 		}
 	}
+	if err := st.dropStaged(); err != nil {
+		return err
+	}
 	st.db, err = s.dbCerts()
 	return err
+}
+
+// dropStaged removes the record of a trial staged for the slot about to
+// be rewritten (an earlier `--no-reboot` upgrade in this boot): that
+// build will never have its trial. Kept, it would make the next boot of
+// the old slot (after a power cut during this staging) record a failed
+// trial that never happened. BootNext is cleared first: the record goes
+// only once nothing can boot the slot.
+func (st *stager) dropStaged() error {
+	r, err := trial.Read(st.sys.Vars)
+	if err != nil || r == nil || r.Slot != st.res.Slot || r.State != trial.Staged {
+		return err
+	}
+	if err := st.sys.Vars.Delete(trial.VarName, trial.VendorGUID); err != nil {
+		return fmt.Errorf("drop the trial record of build %q (slot %s is about to be rewritten): %w", r.BuildID, st.res.Slot, err)
+	}
+	st.sys.logf("stage: the staged trial of build %q on slot %s is dropped: the slot is rewritten", r.BuildID, st.res.Slot)
+	return nil
 }
 
 // refuseTrial refuses to stage while active is on an unblessed trial.

@@ -187,6 +187,43 @@ func TestStageInterrupted(t *testing.T) {
 	}
 }
 
+// TestStageRestaged: a second upgrade after a --no-reboot one clears the
+// BootNext and the staged record of the first before writing, so a power
+// cut while it writes boots the old slot with no trial recorded (the VM
+// case proves it through the firmware); once it completes, its own
+// record and BootNext are set.
+func TestStageRestaged(t *testing.T) {
+	db := loadSigner(t, "db")
+	h := newHost(t, db, "a", false)
+	first, second := newBuild(t, db, 1, "v1"), newBuild(t, db, 1, "v2")
+	if _, err := stageFrom(t, h, first.Dir(t), StageOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	src, _ := OpenSource(ctx, second.Dir(t), RegistryOptions{})
+	_, err := Stage(ctx, h.System, src, StageOptions{Progress: func(step string, done, total int64) {
+		if strings.Contains(step, "initos.efi") && done > 0 {
+			cancel() // the power cut, while the new UKI is written
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stage(cut while writing) = %v, want context.Canceled", err)
+	}
+	if _, ok, _ := efivar.BootNext(h.vars); ok {
+		t.Errorf("BootNext still set after a cut restaging")
+	}
+	if r, err := trial.Read(h.vars); err != nil || r != nil {
+		t.Errorf("trial record after a cut restaging = %+v, %v; want none", r, err)
+	}
+	res, err := stageFrom(t, h, second.Dir(t), StageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := trial.Read(h.vars); res.BootNext == "" || r == nil || r.State != trial.Staged || r.BuildID != "v2" {
+		t.Errorf("rerun: BootNext %q, record %+v; want BootNext set and build v2 staged", res.BootNext, r)
+	}
+}
+
 // TestStageLeftovers: a power cut leaves temporary files and a stale
 // modules image of another kernel; staging removes them.
 func TestStageLeftovers(t *testing.T) {

@@ -5,15 +5,24 @@
 //
 //   - slot a, no trial record: the installer's boot entries ("InitOS A"
 //     first in BootOrder), then `initos upgrade --from /mnt/good.efi`;
+//     when the media holds a file "powercut", first `initos upgrade
+//     --from /mnt/bad.efi --no-reboot` (BootNext set), then the upgrade
+//     of good.efi is stopped (SIGSTOP) while it writes the new UKI and
+//     AB-POWERCUT asks the host to kill qemu: nothing is synced;
 //   - a trial of this slot: `initos bless`, then `initos upgrade --from
 //     /mnt/bad.efi` (a UKI whose trial fails in the initrd); a trial of
 //     the build "ab hang" (read from the record first) never blesses: it
-//     waits for the watchdog;
+//     waits for the watchdog; a trial of "ab health" runs `initos bless
+//     --health-cmd "/sbin/init health"`, a gate that fails, and bless
+//     reboots;
 //   - slot b after a failed trial of a: the next broken build by the
-//     failed one's build id (bad → panic.efi → hang.efi), then old.efi
-//     (a UKI below the TPM's minimum) written straight onto ESP A, as an
-//     attacker with root could, and booted once with BootNext;
+//     failed one's build id (bad → panic.efi → hang.efi → health.efi),
+//     then old.efi (a UKI below the TPM's minimum) written straight onto
+//     ESP A, as an attacker with root could, and booted once with
+//     BootNext;
 //   - anything else, or a file missing on the media: power off.
+//
+// Run as `abinit health` (not process 1), it is the failing health gate.
 //
 // Each step reboots; every status and command result goes to the console
 // on one line after a marker (AB-STATUS, AB-RUN, AB-...), for the test.
@@ -27,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,9 +51,13 @@ const media = "/mnt"
 var initos = filepath.Join(media, "initos")
 
 // next is the build staged after a failed trial of each build.
-var next = map[string]string{"ab broken": "panic.efi", "ab panic": "hang.efi", "ab hang": "old.efi"}
+var next = map[string]string{"ab broken": "panic.efi", "ab panic": "hang.efi", "ab hang": "health.efi", "ab health": "old.efi"}
 
 func main() {
+	if os.Getpid() != 1 && len(os.Args) == 2 && os.Args[1] == "health" {
+		fmt.Println("ab health gate: the root's services are not healthy")
+		os.Exit(1)
+	}
 	if err := mountMedia(); err != nil {
 		fmt.Printf("AB-ERROR %v\n", err)
 		finish(unix.LINUX_REBOOT_CMD_POWER_OFF)
@@ -61,7 +75,15 @@ func main() {
 			fmt.Printf("AB-ERROR boot entries: %v\n", err)
 			break
 		}
+		if _, err := os.Stat(filepath.Join(media, "powercut")); err == nil {
+			if run("upgrade", "--from", filepath.Join(media, "bad.efi"), "--no-reboot", "--json", "--progress=false") == 0 {
+				cutStaging("good.efi")
+			}
+			break
+		}
 		stage("good.efi")
+	case st.Trial != nil && st.Trial.Slot == st.Active && st.Outcome == "trying" && st.Trial.BuildID == "ab health":
+		run("bless", "--health-cmd", "/sbin/init health", "--deadline", "5m", "--json") // reboots
 	case st.Trial != nil && st.Trial.Slot == st.Active && st.Outcome == "trying":
 		if run("bless", "--health-cmd", initos+" slot status", "--deadline", "5m", "--no-reboot", "--json") != 0 {
 			break
@@ -147,8 +169,10 @@ func slotUKI(st *update.Status, slot string) *update.UKI {
 }
 
 // run runs `initos ARGS`, prints its stdout (JSON, on one line) after a
-// marker, and returns its exit status.
+// marker, and returns its exit status. AB-CMD marks its start (the
+// test's wall times begin there).
 func run(args ...string) int {
+	fmt.Printf("AB-CMD initos %s\n", strings.Join(args, " "))
 	cmd := exec.Command(initos, args...)
 	var out, line bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stdout
