@@ -21,16 +21,20 @@ func init() {
 			"systemd-stub with the image's kernel, the production initrd whose config names the modules image's root hash, "+
 			"the image's os-release, a PCR 11 policy for phase enter-initrd signed by --pcr-key, and an Authenticode signature "+
 			"by DIR/db.key) and manifest.json. Reproducible: SOURCE_DATE_EPOCH sets the only time; the same inputs give the "+
-			"same bytes. Outputs appear only once all are complete, the manifest last; an error or a signal leaves OUT as it was.")
+			"same bytes. Outputs appear only once all are complete, the manifest last; an error or a signal leaves OUT as it was. "+
+			"--publish REF then pushes the UKI and the modules image as the boot artifact hosts upgrade from (the same as "+
+			"`initos publish --uki OUT/initos.efi --modules OUT/modules-<release>.sqfs REF`; REF is a registry REPO:TAG or "+
+			"oci:DIR) and prints the digest-pinned reference. Exit status 3: the published pair does not match.")
 }
 
 // buildFlags are the flags of `initos build`.
 type buildFlags struct {
 	from, keys, pcrKey, cmdline, kernel, init, stub, config, buildID, platform, out string
+	publish                                                                         string
 	secVersion                                                                      uint64
 	level                                                                           int
 	modules                                                                         initrdListFlag
-	asJSON, progress                                                                bool
+	asJSON, progress, insecure                                                      bool
 }
 
 func (f *buildFlags) define(fs *flag.FlagSet) {
@@ -50,6 +54,8 @@ func (f *buildFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "o", "", "output `DIR` (required)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the manifest as JSON")
 	fs.BoolVar(&f.progress, "progress", true, "draw a progress bar on a terminal")
+	fs.StringVar(&f.publish, "publish", "", "then push the result as a boot artifact to `REF` (REPO:TAG or oci:DIR)")
+	fs.BoolVar(&f.insecure, "insecure-registry", false, "reach the --publish registry over plain HTTP")
 }
 
 func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,11 +82,14 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if f.asJSON {
-		return writeJSON(stdout, m)
+	if f.publish == "" {
+		if f.asJSON {
+			return writeJSON(stdout, m)
+		}
+		printBuildManifest(stdout, f.out, m)
+		return nil
 	}
-	printBuildManifest(stdout, f.out, m)
-	return nil
+	return publishBuild(ctx, &f, m, stdout)
 }
 
 // options turns the flags into build options.
