@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 
 	"initos/bootconfig"
@@ -30,7 +31,7 @@ func init() {
 // buildFlags are the flags of `initos build`.
 type buildFlags struct {
 	from, keys, pcrKey, cmdline, kernel, init, stub, config, buildID, platform, out string
-	publish                                                                         string
+	publish, modulesPath                                                            string
 	secVersion                                                                      uint64
 	level                                                                           int
 	modules                                                                         initrdListFlag
@@ -54,6 +55,7 @@ func (f *buildFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "o", "", "output `DIR` (required)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the manifest as JSON")
 	fs.BoolVar(&f.progress, "progress", true, "draw a progress bar on a terminal")
+	fs.StringVar(&f.modulesPath, "modules-image-path", "", "`PATH` of the modules image on the ESP, in the config (default initos/modules-<release>.sqfs; an installer UKI: initos/payload/...)")
 	fs.StringVar(&f.publish, "publish", "", "then push the result as a boot artifact to `REF` (REPO:TAG or oci:DIR)")
 	fs.BoolVar(&f.insecure, "insecure-registry", false, "reach the --publish registry over plain HTTP")
 }
@@ -67,6 +69,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if f.from == "" || f.keys == "" || f.out == "" {
 		return usageError(fs, "--from-image, --keys and -o are required")
+	}
+	if p := f.modulesPath; p != "" && (path.IsAbs(p) || p != path.Clean(p) || strings.HasPrefix(p, "../")) {
+		return usageError(fs, "--modules-image-path %q: want a clean path relative to the ESP's root", p)
 	}
 	if f.level < 1 || f.level > 22 {
 		return usageError(fs, "--level %d: want 1..22", f.level)
@@ -99,7 +104,7 @@ func (f *buildFlags) options() (build.Options, error) {
 		return build.Options{}, fmt.Errorf("build: %w", err)
 	}
 	o := build.Options{Source: f.from, Platform: f.platform, OutDir: f.out, Stub: f.stub, Kernel: f.kernel,
-		SecurityVersion: f.secVersion, BuildID: f.buildID, Level: f.level,
+		SecurityVersion: f.secVersion, BuildID: f.buildID, ModulesPath: f.modulesPath, Level: f.level,
 		SigningKey: keys.DBKey, SigningCert: keys.DBCert, PCRKey: keys.PCRKey}
 	if len(f.modules) > 0 {
 		o.Modules = f.modules

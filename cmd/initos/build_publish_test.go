@@ -99,3 +99,24 @@ func TestBuildPublishErrors(t *testing.T) {
 		t.Errorf("initos build --publish nosuch:://x: exit %d, %v; want exit 1 naming the reference", code, err)
 	}
 }
+
+// TestBuildModulesImagePath: --modules-image-path is where the UKI's
+// config looks for the modules image (an installer's: on its stick).
+func TestBuildModulesImagePath(t *testing.T) {
+	args, _ := buildCLIInputs(t)
+	stdout := mustRun(t, append(args, "--json", "--modules-image-path", "initos/payload/m.sqfs")...)
+	var m struct {
+		ModulesImage struct {
+			ESPPath string `json:"esp_path"`
+		} `json:"modules_image"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &m); err != nil || m.ModulesImage.ESPPath != "initos/payload/m.sqfs" {
+		t.Errorf("initos build --modules-image-path initos/payload/m.sqfs: esp_path %q, %v", m.ModulesImage.ESPPath, err)
+	}
+	for _, bad := range []string{"/initos/m.sqfs", "../m.sqfs", "initos//m.sqfs"} {
+		err := mustFail(t, append(args, "--modules-image-path", bad)...)
+		if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(err.Error(), "want a clean path relative") {
+			t.Errorf("initos build --modules-image-path %q: exit %d, %v; want exit 2", bad, code, err)
+		}
+	}
+}
