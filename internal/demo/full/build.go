@@ -35,7 +35,7 @@ func (d *demo) stageBuild(ctx context.Context) error {
 	n.stage("1. Build machine: owner keys, the debianhost and recovery images, initos build, the USB installer")
 	steps := []cmd{
 		{name: "initos", args: []string{"keys", "create", "--cn", "InitOS demo owner", d.p("keys")}},
-		{name: "openssl", args: []string{"genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", d.p("keys", "pcr.key")}},
+		{name: "openssl", args: []string{"genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", d.p("keys", "pcr.key")}, keep: none},
 		{name: "ssh-keygen", args: []string{"-q", "-t", "ed25519", "-N", "", "-C", "owner", "-f", d.p("owner", "id_ed25519")}},
 		{name: "ssh-keygen", args: []string{"-A", "-f", d.p("owner", "hostkeys")}},
 		{name: "images/debianhost/build.sh", args: []string{"--out", "oci:" + d.p("images") + ":debianhost"}, keep: lastLine},
@@ -106,6 +106,8 @@ func buildLines(l string) bool {
 	}
 	return false
 }
+
+func none(string) bool { return false }
 
 func lastLine(l string) bool { return strings.HasPrefix(l, "oci:") && !strings.Contains(l, " ") }
 

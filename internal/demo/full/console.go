@@ -13,6 +13,9 @@ import (
 // OVMF's screen control).
 var ansi = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
 
+// stamp is the kernel's time stamp at the start of a line.
+var stamp = regexp.MustCompile(`^\[\s*[0-9]+\.[0-9]+\]\s*`)
+
 // shown are the console lines the demo prints (indented): initos-init's
 // and the installer's steps, the firmware's refusals, the kernel's
 // verity errors, systemd's milestones and the trial's outcome.
@@ -78,6 +81,7 @@ func (c *console) Write(p []byte) (int, error) {
 // line handles one whole console line.
 func (c *console) line(s string) {
 	s = strings.TrimSpace(ansi.ReplaceAllString(strings.ReplaceAll(s, "\r", ""), ""))
+	s = stamp.ReplaceAllString(s, "")
 	if s == "" {
 		return
 	}

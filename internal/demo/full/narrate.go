@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -122,31 +123,17 @@ func (n *narrator) summary(ok bool) {
 	fmt.Fprintf(n.out, "InitOS full demo: %s in %s\n", word, time.Since(n.start).Round(time.Second))
 }
 
-// exitStatus returns the exit status of a command's error (0 for nil).
+// exitStatus returns the exit status of a command's error (0 for nil,
+// -1 when it did not exit).
 func exitStatus(err error) int {
 	var ee *exec.ExitError
-	if err == nil {
+	switch {
+	case err == nil:
 		return 0
-	}
-	if ok := asExit(err, &ee); ok {
+	case errors.As(err, &ee):
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-func asExit(err error, ee **exec.ExitError) bool {
-	for err != nil {
-		if e, ok := err.(*exec.ExitError); ok {
-			*ee = e
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }
 
 func fatalf(format string, args ...any) {
