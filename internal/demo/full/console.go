@@ -21,12 +21,13 @@ var stamp = regexp.MustCompile(`^\[\s*[0-9]+\.[0-9]+\]\s*`)
 // verity errors, systemd's milestones and the trial's outcome.
 var shown = regexp.MustCompile(strings.Join([]string{
 	`^initos: (install: |trial|rollback|unlock: done|root: done|handover|modules: \S+ verified)`,
+	`^(InitOS install .*installed|UKI: .* signed by|root: images/|Secure Boot: |TPM: enrolled|Boot[0-9A-F]{4} "InitOS|steps: )`,
 	`FAILED`,
 	`Access Denied`,
 	`device-mapper: verity.*corrupted`,
 	`Secure boot (enabled|disabled)`,
 	`Welcome to .*Debian`,
-	`Reached target.*Multi-User`,
+	`Reached target.*Multi-User|Started .*ssh\.service`,
 	`initos-bless|[Bb]less`,
 	`reboot: (Restarting|Power down)`,
 }, "|"))

@@ -54,8 +54,10 @@ func (d *demo) stageBoot(ctx context.Context) error {
 	}
 	r := d.boot(ctx, 60*time.Minute) // this boot also runs stages 4 and 5
 	d.vm.cur = r
-	if err := r.wait(ctx, r.c.on(`Reached target.*[Mm]ulti-[Uu]ser`)); err != nil {
-		return fmt.Errorf("debianhost did not reach multi-user.target: %w", err)
+	// systemd stops printing its status on the console once the serial
+	// getty runs there: multi-user.target is checked over SSH.
+	if err := r.wait(ctx, r.c.on(`Reached target.*[Mm]ulti-[Uu]ser|Started .*ssh\.service`)); err != nil {
+		return fmt.Errorf("debianhost did not start sshd: %w", err)
 	}
 	d.ctl = []string{"ctl", "--host", fmt.Sprintf("127.0.0.1:%d", d.sshPort), "--identity", d.p("owner", "id_ed25519"),
 		"--known-hosts", d.p("owner", "known_hosts")}
@@ -63,6 +65,7 @@ func (d *demo) stageBoot(ctx context.Context) error {
 		return err
 	}
 	for _, c := range [][]string{
+		{"systemctl is-system-running --wait && systemctl is-active multi-user.target"},
 		{"initos", "slot", "status"},
 		{"initos", "tpm", "pcrs", "7", "11", "15"},
 		{"findmnt", "-no", "SOURCE,FSTYPE", "/"},
