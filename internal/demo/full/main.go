@@ -18,6 +18,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,6 +28,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "--connect" { // qemu's guestfwd command (vm.go)
+		proxy(os.Args[2])
+		return
+	}
 	initos := flag.String("initos", "out/initos", "the initos binary (make build)")
 	keep := flag.Bool("keep", os.Getenv("KEEP") == "1", "keep the work directory")
 	work := flag.String("work", "", "work directory (default: a new one under $TMPDIR)")
@@ -62,6 +68,21 @@ func main() {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// proxy copies standard input to a TCP connection to addr and the
+// connection to standard output: qemu runs it for each connection the
+// guest makes to the registry (vmtest.GuestForward.Cmd).
+func proxy(addr string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	go func() {
+		io.Copy(c, os.Stdin)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	io.Copy(os.Stdout, c)
 }
 
 // scaled multiplies a VM time limit by $INITOS_VMTEST_TIMEOUT_SCALE.

@@ -17,6 +17,11 @@ func (d *demo) run(ctx context.Context) error {
 	if d.regPort, err = startRegistry(); err != nil {
 		return err
 	}
+	defer func() {
+		if d.vm != nil && d.vm.cur != nil {
+			d.vm.cur.stop() // qemu and swtpm end with the demo
+		}
+	}()
 	for _, stage := range []func(context.Context) error{d.stageBuild, d.stageInstall, d.stageBoot, d.stageUpgrade, d.stageBroken, d.stageTamper} {
 		if err := stage(ctx); err != nil {
 			return err
@@ -53,7 +58,6 @@ func (d *demo) stageBoot(ctx context.Context) error {
 		return err
 	}
 	r := d.boot(ctx, 60*time.Minute) // this boot also runs stages 4 and 5
-	d.vm.cur = r
 	// systemd stops printing its status on the console once the serial
 	// getty runs there: multi-user.target is checked over SSH.
 	if err := r.wait(ctx, r.c.on(`Reached target.*[Mm]ulti-[Uu]ser|Started .*ssh\.service`)); err != nil {

@@ -21,7 +21,7 @@ import (
 type vmState struct {
 	m     *vmtest.Machine
 	boots int
-	cur   *running // the boot of stages 3-5
+	cur   *running // the last boot, stopped when the demo ends
 }
 
 // running is a boot in progress.
@@ -67,12 +67,16 @@ func (d *demo) newMachine() error {
 		return err
 	}
 	f.Close()
+	self, err := os.Executable() // proxies each guest connection to the registry (proxy)
+	if err != nil {
+		return err
+	}
 	fw := &vmtest.Firmware{Code: vmtest.OVMFSecureBoot().Code, Vars: vmtest.OVMF().Vars, SecureBoot: true}
 	m, err := vmtest.NewMachine(d.p("machine"), vmtest.MachineConfig{
 		MemoryMB: 2048, Firmware: fw, TPM: true, Reboots: true, Watchdog: true,
 		Disks: []vmtest.Disk{{Path: d.p("usb.img")}, {Path: target, Serial: "target"}},
 		Net: &vmtest.Net{Forward: []vmtest.Forward{{Host: d.sshPort, Guest: 22}},
-			GuestForward: []vmtest.GuestForward{{Guest: 5000, Host: d.regPort}}},
+			GuestForward: []vmtest.GuestForward{{Guest: 5000, Cmd: fmt.Sprintf("%s --connect 127.0.0.1:%d", self, d.regPort)}}},
 	})
 	if err != nil {
 		return err
@@ -84,9 +88,13 @@ func (d *demo) newMachine() error {
 // boot starts a boot of the machine; its console lines are shown.
 func (d *demo) boot(ctx context.Context, limit time.Duration) *running {
 	d.vm.boots++
+	if d.vm.cur != nil {
+		d.vm.cur.stop()
+	}
 	ctx, cancel := context.WithTimeout(ctx, vmtest.ScaleTimeout(limit))
 	logf, _ := os.Create(d.p(fmt.Sprintf("console-%d.log", d.vm.boots)))
 	r := &running{c: &console{out: d.n.out, log: logf}, cancel: cancel, done: make(chan struct{})}
+	d.vm.cur = r
 	go func() {
 		defer close(r.done)
 		defer logf.Close()
