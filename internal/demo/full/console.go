@@ -32,6 +32,9 @@ var shown = regexp.MustCompile(strings.Join([]string{
 	`reboot: (Restarting|Power down)`,
 }, "|"))
 
+// skipped are shown lines not worth a line of the demo.
+var skipped = regexp.MustCompile(`^initos: (trial|handover): done in `)
+
 // console receives a VM's console: it keeps all of it (and a log file),
 // prints the lines the demo shows with a "  | " margin, and signals the
 // first line matching each of its triggers.
@@ -86,7 +89,7 @@ func (c *console) line(s string) {
 	if s == "" {
 		return
 	}
-	if shown.MatchString(s) {
+	if shown.MatchString(s) && !skipped.MatchString(s) {
 		if len(s) > 150 {
 			s = s[:150] + "..."
 		}
