@@ -87,15 +87,16 @@ func (n *narrator) run(ctx context.Context, c cmd) error {
 	}
 	x := exec.CommandContext(ctx, path, c.args...)
 	x.Dir = n.repo
-	var out bytes.Buffer
+	var out, errOut bytes.Buffer
 	x.Stdout, x.Stderr = &out, &out
-	if c.stdout != nil {
-		x.Stdout = io.MultiWriter(&out, c.stdout)
+	if c.stdout != nil { // two writers: stderr apart (one goroutine each)
+		x.Stdout, x.Stderr = io.MultiWriter(&out, c.stdout), &errOut
 	}
 	if c.stdin != nil {
 		x.Stdin = bytes.NewReader(c.stdin)
 	}
 	err := x.Run()
+	out.Write(errOut.Bytes())
 	if !c.quiet || err != nil {
 		for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 			if line != "" && (c.keep == nil || c.keep(line) || err != nil) {
