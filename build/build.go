@@ -249,6 +249,9 @@ func (b *builder) config(rel string) *bootconfig.Config {
 		File: ESPDir + "/" + b.mod.FileName, RootHash: b.mod.RootHash, Salt: hex.EncodeToString(b.mod.Verity.Salt),
 		DataSize: b.mod.DataSize, HashOffset: b.mod.HashOffset,
 	}
+	if b.opts.ModulesPath != "" {
+		cfg.ModulesImage.File = b.opts.ModulesPath
+	}
 	cfg.SecurityVersion = b.opts.SecurityVersion
 	cfg.BuildID = b.opts.BuildID
 	if cfg.BuildID == "" {

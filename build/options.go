@@ -39,6 +39,11 @@ type Options struct {
 	// bootconfig.New(). Its modules image, security version and build id
 	// are set by Build.
 	Config *bootconfig.Config
+	// ModulesPath is where the config says the modules image lies on the
+	// ESP the UKI boots from; "" means ESPDir/modules-<release>.sqfs. An
+	// installer UKI names the copy on its USB stick
+	// ("initos/payload/modules-<release>.sqfs").
+	ModulesPath string
 	// SecurityVersion is the anti-rollback version written to the config.
 	SecurityVersion uint64
 	// BuildID names the build; "" means the image digest's first 12 hex

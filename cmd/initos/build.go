@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 
 	"initos/bootconfig"
@@ -26,17 +27,21 @@ func init() {
 			"--installer also writes installer.efi, the USB installer's UKI for `initos usb build`: the same kernel, modules image "+
 			"and keys, an install-mode initrd (USB mass storage among its early modules) that reads the modules image from the "+
 			"stick's initos/payload, and initos.mode=install initos.recovery=ROOTHASH appended to the command line, ROOTHASH "+
-			"computed from --recovery-sqfs (a squashfs with its verity tree appended, as `initos sqfs build --verity` writes).")
+			"computed from --recovery-sqfs (a squashfs with its verity tree appended, as `initos sqfs build --verity` writes). "+
+			"--publish REF then pushes the UKI and the modules image as the boot artifact hosts upgrade from (the same as "+
+			"`initos publish --uki OUT/initos.efi --modules OUT/modules-<release>.sqfs REF`; REF is a registry REPO:TAG or "+
+			"oci:DIR) and prints the digest-pinned reference. Exit status 3: the published pair does not match.")
 }
 
 // buildFlags are the flags of `initos build`.
 type buildFlags struct {
 	from, keys, pcrKey, cmdline, kernel, init, stub, config, buildID, platform, out string
+	publish, modulesPath                                                            string
 	secVersion                                                                      uint64
 	level                                                                           int
 	modules                                                                         initrdListFlag
 	recovery                                                                        string
-	asJSON, progress, installer                                                     bool
+	asJSON, progress, installer, insecure                                           bool
 }
 
 func (f *buildFlags) define(fs *flag.FlagSet) {
@@ -58,6 +63,9 @@ func (f *buildFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "o", "", "output `DIR` (required)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the manifest as JSON")
 	fs.BoolVar(&f.progress, "progress", true, "draw a progress bar on a terminal")
+	fs.StringVar(&f.modulesPath, "modules-image-path", "", "`PATH` of the modules image on the ESP, in the config (default initos/modules-<release>.sqfs; an installer UKI: initos/payload/...)")
+	fs.StringVar(&f.publish, "publish", "", "then push the result as a boot artifact to `REF` (REPO:TAG or oci:DIR)")
+	fs.BoolVar(&f.insecure, "insecure-registry", false, "reach the --publish registry over plain HTTP")
 }
 
 func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,6 +77,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if f.from == "" || f.keys == "" || f.out == "" {
 		return usageError(fs, "--from-image, --keys and -o are required")
+	}
+	if p := f.modulesPath; p != "" && (path.IsAbs(p) || p != path.Clean(p) || strings.HasPrefix(p, "../")) {
+		return usageError(fs, "--modules-image-path %q: want a clean path relative to the ESP's root", p)
 	}
 	if f.level < 1 || f.level > 22 {
 		return usageError(fs, "--level %d: want 1..22", f.level)
@@ -87,11 +98,14 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if f.asJSON {
-		return writeJSON(stdout, m)
+	if f.publish == "" {
+		if f.asJSON {
+			return writeJSON(stdout, m)
+		}
+		printBuildManifest(stdout, f.out, m)
+		return nil
 	}
-	printBuildManifest(stdout, f.out, m)
-	return nil
+	return publishBuild(ctx, &f, m, stdout)
 }
 
 // options turns the flags into build options.
@@ -101,7 +115,7 @@ func (f *buildFlags) options() (build.Options, error) {
 		return build.Options{}, fmt.Errorf("build: %w", err)
 	}
 	o := build.Options{Source: f.from, Platform: f.platform, OutDir: f.out, Stub: f.stub, Kernel: f.kernel,
-		SecurityVersion: f.secVersion, BuildID: f.buildID, Level: f.level,
+		SecurityVersion: f.secVersion, BuildID: f.buildID, ModulesPath: f.modulesPath, Level: f.level,
 		SigningKey: keys.DBKey, SigningCert: keys.DBCert, PCRKey: keys.PCRKey}
 	if len(f.modules) > 0 {
 		o.Modules = f.modules

@@ -11,3 +11,6 @@ for applet in $(busybox --list); do
 	done
 	ln -s /bin/busybox "/usr/local/bin/$applet"
 done
+# The installer is run as /usr/bin/initos (install/usbmode.Installer);
+# images/lib.sh adds the binary as /usr/local/bin/initos after this script.
+ln -sf ../local/bin/initos /usr/bin/initos

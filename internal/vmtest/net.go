@@ -58,6 +58,10 @@ func netArgs(n *Net) []string {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
 	}
 	for _, f := range n.GuestForward {
+		if f.Cmd != "" {
+			netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-cmd:%s", GuestForwardIP, f.Guest, strings.ReplaceAll(f.Cmd, ",", ",,"))
+			continue
+		}
 		netdev += fmt.Sprintf(",guestfwd=tcp:%s:%d-tcp:127.0.0.1:%d", GuestForwardIP, f.Guest, f.Host)
 	}
 	model := n.Model

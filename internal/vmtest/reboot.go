@@ -34,6 +34,12 @@ func (m *Machine) rebootArgs(args []string) []string {
 type GuestForward struct {
 	Guest int // port on GuestForwardIP
 	Host  int // port on the host's 127.0.0.1
+	// Cmd, when set, replaces Host: qemu runs this command for each
+	// connection, its stdin and stdout being the connection. A Host
+	// forward is qemu's tcp chardev, which connects once per qemu run
+	// and so serves one guest connection; an HTTP client (a registry
+	// pull) needs Cmd.
+	Cmd string
 }
 
 // GuestForwardIP is the guest-side address of guest forwards.

@@ -25,4 +25,8 @@ func TestRebootArgs(t *testing.T) {
 	if !strings.Contains(got, "guestfwd=tcp:10.0.2.100:5000-tcp:127.0.0.1:41234") {
 		t.Errorf("netArgs(GuestForward) = %q", got)
 	}
+	got = strings.Join(netArgs(&Net{GuestForward: []GuestForward{{Guest: 5000, Cmd: "/bin/proxy --to 127.0.0.1:41234,x"}}}), " ")
+	if want := "guestfwd=tcp:10.0.2.100:5000-cmd:/bin/proxy --to 127.0.0.1:41234,,x"; !strings.Contains(got, want) {
+		t.Errorf("netArgs(GuestForward with Cmd) = %q, want it to contain %q", got, want)
+	}
 }
