@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"initos/bootconfig"
 	"initos/build"
 	"initos/images/imagestest"
 	"initos/internal/bootdisk"
@@ -155,23 +154,11 @@ func newDebianhostBench(b *testing.B) *debianhostBench {
 
 // debianhostBuild runs `initos build` (the library) on the image.
 func debianhostBuild(b *testing.B, src, dir string, sb *bootdisk.SecureBootKey) (*build.Manifest, map[string][]byte) {
-	bin, err := bootdisk.InitosInit()
+	m, out, err := bootdisk.BuildForVM(context.Background(), src, dir, sb, bootCmdline, bt.Time)
 	if err != nil {
 		b.Fatal(err)
 	}
-	init := filepath.Join(dir, "initos-init")
-	if err := os.WriteFile(init, bin, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	cfg := bootconfig.New()
-	cfg.FailureTimeoutSec = 1
-	opts := build.Options{Source: src, OutDir: filepath.Join(dir, "out"), Init: init, Cmdline: bootCmdline,
-		Modules: bootdisk.VMModules, Config: cfg, SigningKey: sb.Key, SigningCert: sb.Cert, PCRKey: bootdisk.PCRKey(), Epoch: bt.Time}
-	m, err := build.Build(context.Background(), opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return m, bt.ReadOut(b, opts.OutDir)
+	return m, bt.ReadOut(b, out)
 }
 
 // debianMarker is the root's marker line: what the marker unit prints.

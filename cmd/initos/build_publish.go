@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -28,13 +27,8 @@ func publishBuild(ctx context.Context, f *buildFlags, m *build.Manifest, stdout 
 		o.Created = t.Format(time.RFC3339)
 	}
 	info, err := build.Publish(ctx, f.out, m, f.publish, o)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return &exitError{exitSignal, err}
-	case err != nil && (errors.Is(err, update.ErrModules) || errors.Is(err, update.ErrConfig)):
-		return &exitError{exitRefused, err}
-	case err != nil:
-		return err
+	if err != nil {
+		return publishError(ctx, err)
 	}
 	if f.asJSON {
 		return writeJSON(stdout, builtAndPublished{m, info})

@@ -46,13 +46,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	info, err := update.Publish(ctx, pos[0], update.PublishOptions{UKI: *uki, Modules: *mods, RootImage: *root, Created: created,
 		Registry: update.RegistryOptions{Insecure: *insecure}})
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return &exitError{exitSignal, err}
-	case err != nil && (errors.Is(err, update.ErrModules) || errors.Is(err, update.ErrConfig)):
-		return &exitError{exitRefused, err}
-	case err != nil:
-		return err
+	if err != nil {
+		return publishError(ctx, err)
 	}
 	if *asJSON {
 		return writeJSON(stdout, info)
@@ -60,4 +55,16 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "%s\n", info.Pinned)
 	fmt.Fprintf(stderr, "published kernel %s, security version %d, build %q (%d bytes) to %s\n", info.Kernel, info.SecurityVersion, info.BuildID, info.Bytes, info.Ref)
 	return nil
+}
+
+// publishError gives a failed publish its exit code: 128+signal when ctx
+// was cancelled, exitRefused when the artifacts themselves were refused.
+func publishError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return &exitError{exitSignal, err}
+	case errors.Is(err, update.ErrModules) || errors.Is(err, update.ErrConfig):
+		return &exitError{exitRefused, err}
+	}
+	return err
 }

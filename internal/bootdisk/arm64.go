@@ -1,17 +1,12 @@
 package bootdisk
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 
 	"initos/build"
-	"initos/initramfs"
-	"initos/initrd"
 	"initos/internal/bootdisk/report"
 	"initos/internal/vmtest"
 )
@@ -38,23 +33,8 @@ func EnrollUKIARM64(k vmtest.Kernel, plan report.EnrollPlan, sb *SecureBootKey) 
 	if err != nil {
 		return nil, err
 	}
-	planJSON, err := json.Marshal(plan)
+	rd, err := enrollInitrd(bin, plan, k.ModulesDir, enrollModulesARM64)
 	if err != nil {
-		return nil, err
-	}
-	var a initramfs.Archive
-	a.AddFile("init", 0o755, bin)
-	a.AddCharDevice("dev/console", 0o600, 5, 1)
-	a.AddFile(strings.TrimPrefix(report.EnrollPlanPath, "/"), 0o644, planJSON)
-	_, mods, _, err := initrd.ResolveModules(k.ModulesDir, enrollModulesARM64, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := initrd.AddModules(&a, k.ModulesDir, mods); err != nil {
-		return nil, err
-	}
-	var rd bytes.Buffer
-	if err := a.WriteTo(&rd, initramfs.Zstd); err != nil {
 		return nil, err
 	}
 	stub, err := os.ReadFile(vmtest.StubARM64())
@@ -66,7 +46,7 @@ func EnrollUKIARM64(k vmtest.Kernel, plan report.EnrollPlan, sb *SecureBootKey) 
 		return nil, err
 	}
 	img, err := build.UKI(build.UKIInputs{
-		Stub: stub, Linux: linux, Initrd: rd.Bytes(), Cmdline: "console=ttyAMA0 panic=-1 quiet", Release: k.Version,
+		Stub: stub, Linux: linux, Initrd: rd, Cmdline: "console=ttyAMA0 panic=-1 quiet", Release: k.Version,
 		OSRelease: []byte("ID=initos\nNAME=InitOS test\nVERSION_ID=test\n"), PCRKey: PCRKey(),
 		SigningKey: sb.Key, SigningCert: sb.Cert,
 	})

@@ -29,26 +29,11 @@ func EnrollUKI(k vmtest.Kernel, plan report.EnrollPlan, sb *SecureBootKey) ([]by
 	if err != nil {
 		return nil, err
 	}
-	planJSON, err := json.Marshal(plan)
+	rd, err := enrollInitrd(bin, plan, k.ModulesDir, []string{"virtio_pci", "virtio_blk"})
 	if err != nil {
 		return nil, err
 	}
-	var a initramfs.Archive
-	a.AddFile("init", 0o755, bin)
-	a.AddCharDevice("dev/console", 0o600, 5, 1)
-	a.AddFile(strings.TrimPrefix(report.EnrollPlanPath, "/"), 0o644, planJSON)
-	_, mods, _, err := initrd.ResolveModules(k.ModulesDir, []string{"virtio_pci", "virtio_blk"}, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := initrd.AddModules(&a, k.ModulesDir, mods); err != nil {
-		return nil, err
-	}
-	var rd bytes.Buffer
-	if err := a.WriteTo(&rd, initramfs.Zstd); err != nil {
-		return nil, err
-	}
-	return UKI(k.Image, rd.Bytes(), "console=ttyS0 panic=-1 no_timer_check quiet", k.Version, sb)
+	return UKI(k.Image, rd, "console=ttyS0 panic=-1 no_timer_check quiet", k.Version, sb)
 }
 
 // Enroll runs the first boot of machine m: EnrollUKI for plan on ESP
@@ -98,4 +83,29 @@ func RootReport(t testing.TB, console []byte) *report.Report {
 		t.Errorf("root init errors: %q", r.Errors)
 	}
 	return r
+}
+
+// enrollInitrd is the enrollment boot's initrd: init as /init, the plan,
+// and the modules (with their dependencies) of the kernel in modulesDir.
+func enrollInitrd(init []byte, plan report.EnrollPlan, modulesDir string, modules []string) ([]byte, error) {
+	planJSON, err := json.Marshal(plan)
+	if err != nil {
+		return nil, err
+	}
+	var a initramfs.Archive
+	a.AddFile("init", 0o755, init)
+	a.AddCharDevice("dev/console", 0o600, 5, 1)
+	a.AddFile(strings.TrimPrefix(report.EnrollPlanPath, "/"), 0o644, planJSON)
+	_, mods, _, err := initrd.ResolveModules(modulesDir, modules, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := initrd.AddModules(&a, modulesDir, mods); err != nil {
+		return nil, err
+	}
+	var rd bytes.Buffer
+	if err := a.WriteTo(&rd, initramfs.Zstd); err != nil {
+		return nil, err
+	}
+	return rd.Bytes(), nil
 }
