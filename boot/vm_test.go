@@ -73,6 +73,7 @@ func TestVMBoot(t *testing.T) {
 		})
 	}
 	f.controlProof(t, vm)
+	t.Run("fleet", func(t *testing.T) { f.fleet(t, vm) })
 	t.Run("AB upgrade", func(t *testing.T) { f.abUpgrade(t, vm) })
 }
 
