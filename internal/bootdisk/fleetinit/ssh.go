@@ -148,4 +148,3 @@ func (h *host) drain(timeout time.Duration) {
 	}
 	time.Sleep(200 * time.Millisecond)
 }
-
