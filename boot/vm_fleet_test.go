@@ -70,6 +70,9 @@ func (f *vmFixture) fleet(t *testing.T, vm *vmtest.VM) {
 		cancel() // a qemu still running stops now
 		for _, h := range hosts {
 			h.wait(t)
+			if t.Failed() {
+				h.logConsole(t)
+			}
 		}
 	}()
 	for _, h := range hosts {

@@ -133,20 +133,26 @@ func (h *fleetHost) ready(ctx context.Context) error {
 	}
 }
 
-// wait waits for qemu to end; on a failed test it logs the console once.
+// wait waits for qemu to end and reports, once, how it ended.
 func (h *fleetHost) wait(t *testing.T) {
 	<-h.done
 	h.logOnce.Do(func() {
 		if h.err != nil {
 			t.Errorf("%s: %v", h.name, h.err)
 		}
-		if t.Failed() && h.res != nil {
-			t.Logf("%s: qemu: %s\nconsole:\n%s", h.name, h.res.CommandLine(), tail(h.res.Console, 150))
-		}
 		if h.res != nil {
 			t.Logf("%s: qemu ran %v", h.name, h.res.Elapsed.Round(time.Second))
 		}
 	})
+}
+
+// logConsole logs the end of the host's console (after a failure).
+func (h *fleetHost) logConsole(t *testing.T) {
+	cmd := ""
+	if h.res != nil {
+		cmd = h.res.CommandLine()
+	}
+	t.Logf("%s: qemu: %s\nconsole:\n%s", h.name, cmd, tail([]byte(h.console.String()), 150))
 }
 
 // fleetStatus is a host's `initos slot status --json`, parsed and raw.
@@ -198,6 +204,9 @@ func checkRollout(t *testing.T, res []update.HostResult, stderr string, code int
 	if c.Host != hosts[0].addr() || c.Phase != "canary" || c.State != update.HostFailed || c.From != "a" || c.To != "b" ||
 		c.BuildID != fleetBuild || c.Step != "initrd: root" || !strings.Contains(c.Reason, "/sbin/missing") {
 		t.Errorf("canary's result = %+v, want slot a -> b of %q failed at \"initrd: root\" naming /sbin/missing", c, fleetBuild)
+	}
+	if c.Seconds <= 0 {
+		t.Errorf("canary's result took %gs, want its time", c.Seconds)
 	}
 	if s.Host != hosts[1].addr() || s.State != update.HostSkipped || s.To != "" {
 		t.Errorf("second host's result = %+v, want skipped", s)
@@ -254,18 +263,23 @@ func checkFleetDisks(t *testing.T, hosts []*fleetHost) {
 	if n := strings.Count(cc, "FLEET-READY canary"); n != 2 {
 		t.Errorf("canary served SSH in %d boots, want 2 (before the upgrade, after the failed trial)", n)
 	}
-	if n := strings.Count(sc, "FLEET-READY second"); n != 1 || strings.Contains(sc, "initos: trial:") || strings.Contains(sc, "exit=0 initos upgrade") {
+	if n := strings.Count(sc, "FLEET-READY second"); n != 1 || strings.Contains(sc, "this boot is the trial") || strings.Contains(sc, "initos upgrade") {
 		t.Errorf("second host: %d boots, a trial or an upgrade on its console; want one boot, neither", n)
 	}
-	t.Logf("second host ran: %q", execLines(sc))
+	t.Logf("canary's console:\n%s", strings.Join(markedLines(cc, "FLEET-", "initos: trial: ", "initos: FAILED: "), "\n"))
+	t.Logf("second host's console:\n%s", strings.Join(markedLines(sc, "FLEET-", "initos: trial: ", "initos: FAILED: "), "\n"))
 }
 
-// execLines returns the FLEET-EXEC lines of a console.
-func execLines(console string) []string {
+// markedLines returns the lines of a console holding one of the markers,
+// from the first marker on.
+func markedLines(console string, markers ...string) []string {
 	var lines []string
 	for _, l := range strings.Split(console, "\n") {
-		if i := strings.Index(l, "FLEET-EXEC "); i >= 0 {
-			lines = append(lines, strings.TrimSpace(l[i:]))
+		for _, m := range markers {
+			if i := strings.Index(l, m); i >= 0 {
+				lines = append(lines, strings.TrimSpace(l[i:]))
+				break
+			}
 		}
 	}
 	return lines
