@@ -30,7 +30,9 @@ func sha256Sum(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
 // issue's proof list. Boot 1 enrolls the TPM tokens and bindings
 // (bootdisk.Enroll: a small init in a UKI signed like the real one);
 // then each subtest sets the disks and boots the production UKI from
-// ESP A. Then the control plane's proof (controlProof: three boots).
+// ESP A. Then the control plane's proof (controlProof: three boots), the
+// fleet rollout (fleet: two clones of the machine at once), and the A/B
+// upgrades (abUpgrade).
 func TestVMBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("tier 3: eleven OVMF boots under TCG")
