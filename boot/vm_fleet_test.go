@@ -36,7 +36,7 @@ import (
 // fleetBuild is the build id of the broken upgrade the fleet test publishes.
 const fleetBuild = "fleet broken"
 
-// fleet (TestVMBoot, "fleet": issue 16's fleet proof) rolls a broken
+// The fleet (TestVMBoot, "fleet": issue 16's fleet proof) rolls a broken
 // upgrade out over two hosts with the initos CLI as the operator, from
 // go-containerregistry's in-process registry on 127.0.0.1 (the guests
 // reach it through qemu's user network, at the gateway 10.0.2.2).
@@ -53,11 +53,33 @@ const fleetBuild = "fleet broken"
 // trial and stops. The second host is never touched: its slot status is
 // the same before and after, its boot id too, it ran no upgrade, and its
 // ESPs are byte for byte those it booted with (the canary's ESP B changed).
-func (f *vmFixture) fleet(t *testing.T, vm *vmtest.VM) {
+//
+// prepareFleet makes the artifacts and the clones (TestVMBoot calls it
+// before the A/B run, which raises the TPM minimum above the production
+// UKI's version); run boots them (after the A/B run, so that the fleet
+// takes no time from it), unless -timeout leaves too little.
+func (f *vmFixture) prepareFleet(t *testing.T, vm *vmtest.VM) *fleetRun {
 	begin := time.Now()
 	op := newFleetOperator(t, f.dir)
-	ref := op.publish(t, f, f.fleetUKI(t))
-	hosts := []*fleetHost{f.newFleetHost(t, vm, op, "canary"), f.newFleetHost(t, vm, op, "second")}
+	r := &fleetRun{op: op, ref: op.publish(t, f, f.fleetUKI(t))}
+	r.hosts = []*fleetHost{f.newFleetHost(t, vm, op, "canary"), f.newFleetHost(t, vm, op, "second")}
+	t.Logf("fleet: artifacts published, two machines cloned in %v", time.Since(begin).Round(time.Second))
+	return r
+}
+
+// fleetRun is the prepared fleet.
+type fleetRun struct {
+	op    *fleetOperator
+	ref   string
+	hosts []*fleetHost
+}
+
+func (r *fleetRun) run(t *testing.T) {
+	if d, ok := t.Deadline(); ok && time.Until(d) < 12*time.Minute {
+		t.Skipf("-timeout leaves %v, too little for the fleet's two VMs (3-10 minutes): run with -timeout 40m (make test)", time.Until(d).Round(time.Minute))
+	}
+	begin := time.Now()
+	op, ref, hosts := r.op, r.ref, r.hosts
 	ctx, cancel := context.WithTimeout(context.Background(), vmTimeout(30*time.Minute))
 	defer cancel()
 	for _, h := range hosts {
@@ -103,7 +125,7 @@ func (f *vmFixture) fleet(t *testing.T, vm *vmtest.VM) {
 		h.wait(t)
 	}
 	checkFleetDisks(t, hosts)
-	t.Logf("fleet: %v in all (artifacts, clones, boots, rollout, checks)", time.Since(begin).Round(time.Second))
+	t.Logf("fleet: %v in all (boots, rollout, checks)", time.Since(begin).Round(time.Second))
 }
 
 // fleetUKI is the broken upgrade: a signed UKI of security version 1

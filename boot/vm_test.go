@@ -31,8 +31,8 @@ func sha256Sum(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
 // (bootdisk.Enroll: a small init in a UKI signed like the real one);
 // then each subtest sets the disks and boots the production UKI from
 // ESP A. Then the control plane's proof (controlProof: three boots), the
-// fleet rollout (fleet: two clones of the machine at once), and the A/B
-// upgrades (abUpgrade).
+// A/B upgrades (abUpgrade), and the fleet rollout (fleetRun: two clones of
+// the machine made before the A/B run, booted at once).
 func TestVMBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("tier 3: eleven OVMF boots under TCG")
@@ -75,8 +75,9 @@ func TestVMBoot(t *testing.T) {
 		})
 	}
 	f.controlProof(t, vm)
-	t.Run("fleet", func(t *testing.T) { f.fleet(t, vm) })
+	fleet := f.prepareFleet(t, vm) // clones of the machine before the A/B run
 	t.Run("AB upgrade", func(t *testing.T) { f.abUpgrade(t, vm) })
+	t.Run("fleet", fleet.run)
 }
 
 // vmCase is one boot of the machine.
