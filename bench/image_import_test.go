@@ -23,6 +23,11 @@ import (
 // ours), cpu_x_peer (peer CPU / ours, getrusage of the children) and the
 // blob sizes, from the fastest iteration of each. The order alternates
 // between iterations; use -benchtime 3x on a shared machine.
+//
+// The buildah sub-benchmarks (benchImageBuildah) compare the same import
+// of a root tar, the debianhost root, with buildah, docker build's
+// equivalent here (no registry is reachable, so no FROM image: the
+// image is built from scratch).
 func BenchmarkImageImport(b *testing.B) {
 	tarTool := testenv.Tool(b, "tar")
 	pigz := testenv.Tool(b, "pigz")
@@ -30,6 +35,8 @@ func BenchmarkImageImport(b *testing.B) {
 	bash := testenv.Tool(b, "bash")
 	openssl := testenv.Tool(b, "openssl") // SHA-NI, as ours; coreutils' sha256sum is 7x slower
 	dir := b.TempDir()
+	bin := imageBenchBinary(b, dir)
+	b.Run("buildah", func(b *testing.B) { benchImageBuildah(b, bin) })
 	_, bytes := imageBenchBuild(b, dir)
 	root := filepath.Join(dir, "root")
 	os.Mkdir(root, 0o755)
@@ -40,7 +47,6 @@ func BenchmarkImageImport(b *testing.B) {
 	// Write the extracted tree back: every run then starts with a clean
 	// page cache that still holds the tree.
 	syscall.Sync()
-	bin := imageBenchBinary(b, dir)
 	peers := map[string]string{"gzip": pigz + " -6 -n", "zstd": zstdTool + " -3 -T0 -q"}
 	for _, c := range []string{"gzip", "zstd"} {
 		b.Run(c, func(b *testing.B) {

@@ -124,12 +124,13 @@ type builder struct {
 	mod    *modimage.Result
 	modF   *atomicfile.File
 	ukiF   *atomicfile.File
+	instF  *atomicfile.File // the installer UKI (Options.Installer)
 	man    *Manifest
 }
 
 // abort removes the temporary files left (nothing after commit).
 func (b *builder) abort() {
-	for _, f := range []*atomicfile.File{b.modF, b.ukiF} {
+	for _, f := range []*atomicfile.File{b.modF, b.ukiF, b.instF} {
 		if f != nil {
 			f.Abort()
 		}
@@ -227,7 +228,13 @@ func (b *builder) boot(ctx context.Context) error {
 		return err
 	}
 	b.man.Files = append(b.man.Files, FileInfo{Name: b.mod.FileName, Size: fi.Size(), SHA256: sum})
-	return nil
+	if b.opts.Installer == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.installer(sq, rel, linux)
 }
 
 // config is the initrd config: the base one with the modules image, the
@@ -276,6 +283,11 @@ func (b *builder) commit() error {
 	}
 	if err := b.ukiF.Commit(); err != nil {
 		return err
+	}
+	if b.instF != nil {
+		if err := b.instF.Commit(); err != nil {
+			return err
+		}
 	}
 	return atomicfile.WriteFile(filepath.Join(b.opts.OutDir, ManifestFile), data, 0o644)
 }

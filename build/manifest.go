@@ -12,16 +12,19 @@ const ManifestVersion = 1
 
 // Manifest is manifest.json: what was built, from what, how.
 type Manifest struct {
-	Version        int         `json:"version"`
-	Arch           string      `json:"arch"`
-	Kernel         KernelInfo  `json:"kernel"`
-	Source         SourceInfo  `json:"source"`
-	ModulesImage   ModulesInfo `json:"modules_image"`
-	Initrd         InitrdInfo  `json:"initrd"`
-	UKI            UKIInfo     `json:"uki"`
-	Inputs         InputsInfo  `json:"inputs"`
-	SkippedKernels []string    `json:"skipped_kernels"`
-	Files          []FileInfo  `json:"files"`
+	Version      int         `json:"version"`
+	Arch         string      `json:"arch"`
+	Kernel       KernelInfo  `json:"kernel"`
+	Source       SourceInfo  `json:"source"`
+	ModulesImage ModulesInfo `json:"modules_image"`
+	Initrd       InitrdInfo  `json:"initrd"`
+	UKI          UKIInfo     `json:"uki"`
+	// Installer is the USB installer's UKI, when Options.Installer asked
+	// for one.
+	Installer      *InstallerInfo `json:"installer,omitempty"`
+	Inputs         InputsInfo     `json:"inputs"`
+	SkippedKernels []string       `json:"skipped_kernels"`
+	Files          []FileInfo     `json:"files"`
 }
 
 // KernelInfo is the kernel taken from the image.

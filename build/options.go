@@ -60,6 +60,9 @@ type Options struct {
 	// is the initrd's only time; zero means 0 for the initrd and the
 	// newest file time for the squashfs.
 	Epoch time.Time
+	// Installer, when set, also builds the USB installer's UKI
+	// (InstallerUKIFile) from the same kernel, modules image and keys.
+	Installer *Installer
 	// Progress, when not nil, receives a progress bar (only drawn when it
 	// is a terminal).
 	Progress io.Writer
@@ -92,6 +95,8 @@ func (o *Options) check() error {
 		return errors.New("build: no initos-init binary given")
 	case (o.SigningKey == nil) != (o.SigningCert == nil):
 		return errors.New("build: a Secure Boot signing key needs its certificate, and the other way round")
+	case o.Installer != nil:
+		return o.Installer.check()
 	}
 	return nil
 }

@@ -18,7 +18,8 @@ import (
 // DefaultModules returns the early modules of the production initrd for
 // a GOARCH and a mode: the storage of the boot disk (NVMe, AHCI/SATA and
 // SCSI disks, virtio), vfat with its code pages, loop, dm-verity and
-// squashfs for the modules image, and efivarfs; install mode, which boots
+// squashfs for the modules image, and efivarfs (on arm64 also
+// virtio-mmio, the platform xHCI and tpm_tis); install mode, which boots
 // from a USB stick, adds USB mass storage. Everything else (dm-crypt,
 // btrfs, network, ...) comes from the modules image. Names a kernel does
 // not have (another architecture's driver) are skipped. A host whose ESP
@@ -31,7 +32,10 @@ func DefaultModules(goarch string, mode bootconfig.Mode) []string {
 		"loop", "dm-verity", "squashfs", "efivarfs",
 	}
 	if goarch == "arm64" {
-		mods = append(mods, "virtio_mmio", "xhci_plat_hcd")
+		// tpm_tis: a TPM on the system bus (qemu's tpm-tis-device,
+		// Debian's cloud-arm64 kernel has it as a module; x86-64 kernels
+		// build it in). initos-init looks for the TPM once, early.
+		mods = append(mods, "virtio_mmio", "xhci_plat_hcd", "tpm_tis")
 	}
 	if mode == bootconfig.ModeInstall {
 		mods = append(mods, "xhci_pci", "usb_storage", "uas")

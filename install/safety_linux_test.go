@@ -107,3 +107,42 @@ func setLoaderPartUUID(t *testing.T, s efivar.Store, guid string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoopSafetyTwoDisks: a refusal of one disk (the second here) writes
+// nothing to any disk, also not to the blank one named with it.
+func TestLoopSafetyTwoDisks(t *testing.T) {
+	fx := newFixture(t, t.TempDir())
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dev string, cfg *Config, opts *Options)
+		want  string
+	}{
+		{"partitions without --wipe", func(t *testing.T, dev string, cfg *Config, opts *Options) {
+			foreignGPT(t, dev)
+		}, `it holds GPT partition table with 1 partitions (1 "data"); pass --wipe to erase it`},
+		{"the stick we booted from, even with --wipe", func(t *testing.T, dev string, cfg *Config, opts *Options) {
+			setLoaderPartUUID(t, opts.EFI, foreignGPT(t, dev))
+			cfg.Wipe = true
+		}, "it is the disk we booted from (LoaderDevicePartUUID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blank, _ := loopDisk(t, testDiskSize)
+			other, _ := loopDisk(t, testDiskSize)
+			cfg := fxConfig(fx, blank, other)
+			cfg.Force, cfg.TPM.Disable = true, true
+			opts, out := testOptions(t, "")
+			tc.setup(t, other, cfg, &opts)
+			before := []string{hashFile(t, blank), hashFile(t, other)}
+			_, err := Run(context.Background(), cfg, opts)
+			var se *StepError
+			if !errors.As(err, &se) || se.Step != StepDisks || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Run() = %v, want step %s refusing %s with %q\n%s", err, StepDisks, other, tc.want, out)
+			}
+			for i, dev := range []string{blank, other} {
+				if after := hashFile(t, dev); after != before[i] {
+					t.Errorf("disk %s changed", dev)
+				}
+			}
+		})
+	}
+}

@@ -136,6 +136,23 @@ func copyRecovery(f *os.File, l *Layout, src string) error {
 	return nil
 }
 
+// RecoveryRootHash returns the dm-verity root hash (hex) of a recovery
+// image (a squashfs with its verity tree appended at its 4 KiB aligned
+// end), computed from its data, once the appended tree verified against
+// it: what the installer UKI's initos.recovery= must say.
+func RecoveryRootHash(path string) (string, error) {
+	f, size, err := openSized(path)
+	if err != nil {
+		return "", fmt.Errorf("recovery image: %w", err)
+	}
+	defer f.Close()
+	res, err := openModules(f, size, nil)
+	if err != nil {
+		return "", fmt.Errorf("recovery image %s: %w", path, err)
+	}
+	return res.RootHashHex(), nil
+}
+
 // checkRecovery makes sure the installer UKI's signed command line names
 // the recovery image's verity root hash (RecoveryArg), and that the image
 // verifies against it: otherwise the installer would fail only at boot.

@@ -10,18 +10,23 @@ import (
 
 	"initos/bootconfig"
 	"initos/build"
+	"initos/install"
 	"initos/internal/progress"
 )
 
 func init() {
 	register("build", "build the signed boot artifacts (modules image, UKI, manifest) from a host image", runBuild)
-	describe("build", "--from-image REF|oci:DIR[:TAG]|docker-archive:FILE --keys DIR -o OUT [--pcr-key PEM|none] [--cmdline TEXT|@FILE] [FLAGS]",
+	describe("build", "--from-image REF|oci:DIR[:TAG]|docker-archive:FILE --keys DIR -o OUT [--pcr-key PEM|none] [--cmdline TEXT|@FILE] [--installer --recovery-sqfs FILE] [FLAGS]",
 		"Reads the host image's layers once (each checked against its digest) and writes into OUT: modules-<release>.sqfs "+
 			"(the kernel's modules and the firmware in a squashfs, zstd, its dm-verity tree appended), initos.efi (a UKI on "+
 			"systemd-stub with the image's kernel, the production initrd whose config names the modules image's root hash, "+
 			"the image's os-release, a PCR 11 policy for phase enter-initrd signed by --pcr-key, and an Authenticode signature "+
 			"by DIR/db.key) and manifest.json. Reproducible: SOURCE_DATE_EPOCH sets the only time; the same inputs give the "+
-			"same bytes. Outputs appear only once all are complete, the manifest last; an error or a signal leaves OUT as it was.")
+			"same bytes. Outputs appear only once all are complete, the manifest last; an error or a signal leaves OUT as it was. "+
+			"--installer also writes installer.efi, the USB installer's UKI for `initos usb build`: the same kernel, modules image "+
+			"and keys, an install-mode initrd (USB mass storage among its early modules) that reads the modules image from the "+
+			"stick's initos/payload, and initos.mode=install initos.recovery=ROOTHASH appended to the command line, ROOTHASH "+
+			"computed from --recovery-sqfs (a squashfs with its verity tree appended, as `initos sqfs build --verity` writes).")
 }
 
 // buildFlags are the flags of `initos build`.
@@ -30,7 +35,8 @@ type buildFlags struct {
 	secVersion                                                                      uint64
 	level                                                                           int
 	modules                                                                         initrdListFlag
-	asJSON, progress                                                                bool
+	recovery                                                                        string
+	asJSON, progress, installer                                                     bool
 }
 
 func (f *buildFlags) define(fs *flag.FlagSet) {
@@ -47,6 +53,8 @@ func (f *buildFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.modules, "module", "early module `NAME` of the initrd, instead of the default set (repeatable)")
 	fs.IntVar(&f.level, "level", 3, "zstd level `N` of the modules image (1..22)")
 	fs.StringVar(&f.platform, "platform", "", "`OS/ARCH` of a multi-platform image (default: this machine's)")
+	fs.BoolVar(&f.installer, "installer", false, "also build installer.efi, the USB installer's UKI (needs --recovery-sqfs)")
+	fs.StringVar(&f.recovery, "recovery-sqfs", "", "the installer's recovery root `FILE` (squashfs + verity tree): its root hash goes on installer.efi's command line")
 	fs.StringVar(&f.out, "o", "", "output `DIR` (required)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the manifest as JSON")
 	fs.BoolVar(&f.progress, "progress", true, "draw a progress bar on a terminal")
@@ -64,6 +72,9 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if f.level < 1 || f.level > 22 {
 		return usageError(fs, "--level %d: want 1..22", f.level)
+	}
+	if f.installer != (f.recovery != "") {
+		return usageError(fs, "--installer and --recovery-sqfs go together")
 	}
 	opts, err := f.options()
 	if err != nil {
@@ -106,6 +117,13 @@ func (f *buildFlags) options() (build.Options, error) {
 		}
 		o.Cmdline = strings.TrimSpace(string(b))
 	}
+	if f.installer {
+		root, err := install.RecoveryRootHash(f.recovery)
+		if err != nil {
+			return o, fmt.Errorf("build: --recovery-sqfs: %w", err)
+		}
+		o.Installer = &build.Installer{RecoveryRootHash: root}
+	}
 	if f.config != "" {
 		if o.Config, err = bootconfig.ReadFile(f.config); err != nil {
 			return o, fmt.Errorf("build: --initrd-config: %w", err)
@@ -129,4 +147,8 @@ func printBuildManifest(w io.Writer, out string, m *build.Manifest) {
 	fmt.Fprintf(w, "Early modules:   \t%s\n", strings.Join(m.Initrd.EarlyModules, " "))
 	fmt.Fprintf(w, "UKI:             \t%s (signed: %v, PCR policy: %v)\n", m.UKI.File, m.UKI.Signed, m.UKI.PCRPolicy)
 	fmt.Fprintf(w, "Build id:        \t%s, security version %d\n", m.Initrd.BuildID, m.Initrd.SecurityVersion)
+	if in := m.Installer; in != nil {
+		fmt.Fprintf(w, "Installer UKI:   \t%s (recovery root hash %s, modules image from %s, early modules %s)\n",
+			in.File, in.RecoveryRootHash, in.ModulesImagePath, strings.Join(in.EarlyModules, " "))
+	}
 }

@@ -96,3 +96,63 @@ func TestBuildCLIErrors(t *testing.T) {
 		t.Errorf("failed builds left %v", ents)
 	}
 }
+
+// TestBuildCLIInstaller: one `initos build --installer` makes the
+// installer UKI that `initos usb build` takes with the same recovery
+// image (the recovery squashfs from `initos sqfs build --verity`).
+func TestBuildCLIInstaller(t *testing.T) {
+	args, out := buildCLIInputs(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "sh"), []byte("#!recovery shell\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(dir, "recovery.sqfs")
+	mustRun(t, "sqfs", "build", "--verity", root, rec)
+	stdout := mustRun(t, append(args, "--installer", "--recovery-sqfs", rec)...)
+	m, err := build.ReadManifest(filepath.Join(out, build.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Installer == nil || !strings.Contains(stdout, "Installer UKI:   \tinstaller.efi (recovery root hash "+m.Installer.RecoveryRootHash) {
+		t.Fatalf("initos build --installer: manifest installer %+v, output:\n%s", m.Installer, stdout)
+	}
+	usb := filepath.Join(dir, "usb.img")
+	mustRun(t, "usb", "build", "--uki", filepath.Join(out, build.InstallerUKIFile), "--recovery-sqfs", rec, "-o", usb)
+	// Another recovery image: usb build refuses the installer UKI.
+	os.WriteFile(filepath.Join(root, "bin", "sh"), []byte("#!another shell\n"), 0o755)
+	other := filepath.Join(dir, "other.sqfs")
+	mustRun(t, "sqfs", "build", "--verity", root, other)
+	err = mustFail(t, "usb", "build", "--uki", filepath.Join(out, build.InstallerUKIFile), "--recovery-sqfs", other, "-o", usb+".2")
+	if want := "does not verify against the installer UKI's initos.recovery=" + m.Installer.RecoveryRootHash; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("initos usb build with another recovery image = %v, want %q", err, want)
+	}
+}
+
+func TestBuildCLIInstallerErrors(t *testing.T) {
+	args, out := buildCLIInputs(t)
+	notVerity := filepath.Join(t.TempDir(), "plain")
+	os.WriteFile(notVerity, []byte(strings.Repeat("not a squashfs ", 20)), 0o644)
+	with := func(extra ...string) []string { return append(append([]string{}, args...), extra...) }
+	for _, c := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{with("--installer"), 2, "--installer and --recovery-sqfs go together"},
+		{with("--recovery-sqfs", notVerity), 2, "--installer and --recovery-sqfs go together"},
+		{with("--installer", "--recovery-sqfs", notVerity), 1, "build: --recovery-sqfs: recovery image " + notVerity + ": not a squashfs image"},
+		{with("--installer", "--recovery-sqfs", "/nonexistent"), 1, "build: --recovery-sqfs: recovery image: open /nonexistent"},
+	} {
+		err := mustFail(t, c.args...)
+		if code := exitCode(err, io.Discard); err == nil || code != c.status || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("initos %q: exit %d, %v; want exit %d and %q", c.args[1:], code, err, c.status, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("failed builds left %v", ents)
+	}
+}

@@ -20,7 +20,10 @@ const (
 
 // goBuild builds pkg statically for linux/amd64 (the VMs' architecture)
 // and returns the binary.
-func goBuild(pkg string) ([]byte, error) {
+func goBuild(pkg string) ([]byte, error) { return goBuildArch(pkg, "amd64") }
+
+// goBuildArch builds pkg statically for linux/goarch.
+func goBuildArch(pkg, goarch string) ([]byte, error) {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	dir, err := os.MkdirTemp("", "bootdisk-build")
 	if err != nil {
@@ -29,7 +32,7 @@ func goBuild(pkg string) ([]byte, error) {
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "bin")
 	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {

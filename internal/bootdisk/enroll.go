@@ -60,7 +60,13 @@ func Enroll(ctx context.Context, m *vmtest.Machine, d *Disk, esp int, k vmtest.K
 	if err != nil {
 		return nil, err
 	}
-	if err := d.PutFile(esp, "EFI/BOOT/BOOTX64.EFI", img); err != nil {
+	return enrollBoot(ctx, m, d, esp, "EFI/BOOT/BOOTX64.EFI", img)
+}
+
+// enrollBoot puts the enrollment UKI img at path on ESP partition esp of
+// d, boots m once and checks the enrollment report.
+func enrollBoot(ctx context.Context, m *vmtest.Machine, d *Disk, esp int, path string, img []byte) (*vmtest.Result, error) {
+	if err := d.PutFile(esp, path, img); err != nil {
 		return nil, err
 	}
 	res, err := m.Boot(ctx, vmtest.BootSpec{})

@@ -3,6 +3,7 @@ package bootdisk
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -43,7 +44,10 @@ func RootFiles(init []byte, extra map[string][]byte) map[string][]byte {
 
 // OCIImage writes an OCI image layout in dir with one image (one layer
 // holding files, mode 0755 for sbin/*, 0644 else), named RootImageName.
-func OCIImage(dir string, files map[string][]byte) error {
+func OCIImage(dir string, files map[string][]byte) error { return ociImage(dir, files, "amd64") }
+
+// ociImage is OCIImage for an architecture (GOARCH: the config's).
+func ociImage(dir string, files map[string][]byte, arch string) error {
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)
 	mtime := time.Unix(0, 0)
@@ -81,7 +85,7 @@ func OCIImage(dir string, files map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.OS, cfg.Architecture = "linux", arch
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return err
 	}
@@ -103,6 +107,9 @@ type RootSpec struct {
 	Conf func(rel string) string
 	// Edit changes the top level (mounted at top) before unmounting.
 	Edit func(top string) error
+	// Arch is the image's architecture (GOARCH), "" for amd64: the made
+	// image is labelled with it and pulled for it.
+	Arch string
 }
 
 // BuildRoot makes a btrfs filesystem over the image files imgs (raid1
@@ -119,7 +126,7 @@ func BuildRoot(ctx context.Context, imgs []string, sizeMiB int64, spec RootSpec)
 	src := spec.Image
 	if src == "" {
 		oci := filepath.Join(tmp, "oci")
-		if err := OCIImage(oci, spec.Files); err != nil {
+		if err := ociImage(oci, spec.Files, cmp.Or(spec.Arch, "amd64")); err != nil {
 			return fmt.Errorf("OCI image: %w", err)
 		}
 		src = "oci:" + oci
@@ -167,7 +174,7 @@ func populate(ctx context.Context, top, src string, spec RootSpec) error {
 	if err != nil {
 		return err
 	}
-	img, _, err := store.Pull(ctx, src, v1.Platform{OS: "linux", Architecture: "amd64"})
+	img, _, err := store.Pull(ctx, src, v1.Platform{OS: "linux", Architecture: cmp.Or(spec.Arch, "amd64")})
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", src, err)
 	}

@@ -239,10 +239,11 @@ func ReadOut(t testing.TB, dir string) map[string][]byte {
 }
 
 // KernelLayer is a layer with kernel k (/boot/vmlinuz-<release>), its
-// module index and the modules that initrd.DefaultModules(goarch) resolve
-// to, and an os-release: a small host image of a real kernel.
-func KernelLayer(t testing.TB, k vmtest.Kernel, goarch string) []Ent {
-	names := initrd.DefaultModules(goarch, bootconfig.ModeBoot)
+// module index and the modules that initrd.DefaultModules(goarch) and
+// extra (names or aliases, skipped when k lacks them) resolve to, and an
+// os-release: a small host image of a real kernel.
+func KernelLayer(t testing.TB, k vmtest.Kernel, goarch string, extra ...string) []Ent {
+	names := append(initrd.DefaultModules(goarch, bootconfig.ModeBoot), extra...)
 	optional := map[string]bool{}
 	for _, n := range names {
 		optional[n] = true

@@ -29,7 +29,8 @@ type Config struct {
 	// ExtraModules are copied, with their dependencies, into the guest's
 	// /lib/modules/<version> but not loaded: for tests that load modules.
 	ExtraModules []string
-	// Disks are attached as virtio disks /dev/vda, /dev/vdb, ... in order.
+	// Disks are attached as virtio disks /dev/vda, /dev/vdb, ... in order
+	// (USB ones as /dev/sda, /dev/sdb, ... in their own order).
 	// The harness attaches a per-test copy of each image.
 	Disks []Disk
 	// Files maps a guest path to a host path copied into the initramfs.
@@ -63,6 +64,10 @@ type Disk struct {
 	Path     string // host path of a raw or qcow2 image; the VM gets a copy
 	ReadOnly bool   // attach read-only
 	Serial   string // virtio serial (/sys/block/vdX/serial), "" for none
+	// USB attaches the disk as a USB stick (usb-storage, removable, on a
+	// qemu-xhci controller) instead of virtio: /dev/sdX in the guest, a
+	// removable USB disk to the firmware. amd64 only.
+	USB bool
 }
 
 const (

@@ -63,6 +63,31 @@ func TestGuestDisk(t *testing.T) {
 	}
 }
 
+// TestGuestUSBDisk: a Disk.USB image is /dev/sda, a removable USB disk
+// driven by the modules the runner loaded.
+func TestGuestUSBDisk(t *testing.T) {
+	for _, m := range []string{"xhci_pci", "usb_storage", "sd_mod"} {
+		if _, err := os.Stat("/sys/module/" + m); err != nil {
+			t.Errorf("%s not loaded: %v", m, err)
+		}
+	}
+	if b, err := os.ReadFile("/sys/block/sda/removable"); err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("/sys/block/sda/removable = %q, %v; want 1", b, err)
+	}
+	if link, err := os.Readlink("/sys/block/sda"); err != nil || !strings.Contains(link, "/usb") {
+		t.Errorf("/sys/block/sda -> %q, %v; want a device under a USB bus", link, err)
+	}
+	b := make([]byte, len(usbMagic))
+	f, err := os.Open("/dev/sda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(b, 0); err != nil || string(b) != usbMagic {
+		t.Errorf("/dev/sda starts with %q (%v), want %q", b, err, usbMagic)
+	}
+}
+
 func TestGuestTPM(t *testing.T) {
 	for _, dev := range []string{"/dev/tpm0", "/dev/tpmrm0"} {
 		if _, err := os.Stat(dev); err != nil {

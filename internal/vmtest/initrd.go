@@ -33,6 +33,10 @@ const initrdCompression = initramfs.Zstd
 // diskModules drive the virtio disks; loaded first when there are disks.
 var diskModules = []string{"virtio_pci", "virtio_blk"}
 
+// usbDiskModules drive USB disks (Disk.USB): the xhci controller, USB
+// mass storage, SCSI disks.
+var usbDiskModules = []string{"xhci_pci", "usb_storage", "sd_mod"}
+
 // guestImage is everything one harness initramfs holds.
 type guestImage struct {
 	kernel Kernel

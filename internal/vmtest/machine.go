@@ -97,11 +97,14 @@ func NewMachine(dir string, cfg MachineConfig) (*Machine, error) {
 	}
 	m := &Machine{Dir: dir, cfg: cfg}
 	for i, d := range cfg.Disks {
+		if d.USB && archOf(cfg.Arch) != ArchAMD64 {
+			return nil, fmt.Errorf("new machine: disk %d: USB disks are amd64 only", i)
+		}
 		dst := filepath.Join(dir, fmt.Sprintf("disk%d.img", i))
 		if err := copyFile(dst, d.Path); err != nil {
 			return nil, fmt.Errorf("new machine: copy disk %d: %w", i, err)
 		}
-		m.disks = append(m.disks, Disk{Path: dst, ReadOnly: d.ReadOnly, Serial: d.Serial})
+		m.disks = append(m.disks, Disk{Path: dst, ReadOnly: d.ReadOnly, Serial: d.Serial, USB: d.USB})
 	}
 	if fw := cfg.Firmware; fw != nil {
 		m.vars = filepath.Join(dir, "vars.fd")
@@ -240,8 +243,9 @@ func copySparse(out *os.File, in io.Reader) error {
 		n, err := io.ReadFull(in, buf)
 		if n > 0 {
 			if bytes.Equal(buf[:n], zero[:n]) {
-				_, werr := out.Seek(int64(n), io.SeekCurrent)
-				err = errors.Join(err, werr)
+				if _, serr := out.Seek(int64(n), io.SeekCurrent); serr != nil {
+					return serr
+				}
 			} else if _, werr := out.Write(buf[:n]); werr != nil {
 				return werr
 			}

@@ -65,9 +65,13 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
+	xhci := false
 	for i, d := range m.disks {
 		if m.gone[i] {
 			continue
+		}
+		if d.USB && !xhci {
+			args, xhci = append(args, "-device", "qemu-xhci,id="+xhciID), true
 		}
 		args = append(args, diskArgs(i, d)...)
 	}
@@ -80,10 +84,14 @@ func (m *Machine) qemuArgs(spec BootSpec, dir string, tpm *swtpm) []string {
 	return append(m.rebootArgs(withNet(args, m.cfg.Net)), spec.QEMUArgs...)
 }
 
+// xhciID is the qemu id of the USB controller of USB disks.
+const xhciID = "xhci"
+
 // diskArgs attaches a virtio disk as a -drive (the image) and a -device
 // (the virtio-blk-pci function, with its serial): every disk in this
 // form, so that qemu places them in order (/dev/vda, /dev/vdb, ...);
-// -drive if=virtio disks would be placed after -device ones.
+// -drive if=virtio disks would be placed after -device ones. A USB disk
+// is a removable usb-storage device on the xhci controller instead.
 func diskArgs(i int, d Disk) []string {
 	// qemu option values escape a comma by doubling it.
 	drive := fmt.Sprintf("file=%s,format=%s", strings.ReplaceAll(d.Path, ",", ",,"), diskFormat(d.Path))
@@ -92,6 +100,9 @@ func diskArgs(i int, d Disk) []string {
 	}
 	id := fmt.Sprintf("disk%d", i)
 	dev := "virtio-blk-pci,drive=" + id
+	if d.USB {
+		dev = "usb-storage,bus=" + xhciID + ".0,removable=on,drive=" + id
+	}
 	if d.Serial != "" {
 		dev += ",serial=" + d.Serial
 	}

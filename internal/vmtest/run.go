@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,6 +236,9 @@ func (vm *VM) modules() (load, ship []kmod.Module, err error) {
 	if len(vm.cfg.Disks) > 0 {
 		names = append(diskModules[:len(diskModules):len(diskModules)], names...)
 	}
+	if slices.ContainsFunc(vm.cfg.Disks, func(d Disk) bool { return d.USB }) {
+		names = append(usbDiskModules[:len(usbDiskModules):len(usbDiskModules)], names...)
+	}
 	if vm.cfg.Net != nil {
 		names = append(NetModules[:len(NetModules):len(NetModules)], names...)
 	}
@@ -275,9 +279,7 @@ func (vm *VM) plan(t testing.TB, run string) (plan.Plan, error) {
 	if ci := os.Getenv("CI"); ci != "" {
 		p.Env = append(p.Env, "CI="+ci)
 	}
-	for i := range vm.cfg.Disks {
-		p.Devices = append(p.Devices, "/dev/vd"+string(rune('a'+i)))
-	}
+	p.Devices = append(p.Devices, diskNodes(vm.cfg.Disks)...)
 	if archOf(vm.cfg.Arch) == ArchARM64 {
 		p.Output = arm64Output
 		p.Devices = append(p.Devices, arm64Output)
@@ -355,4 +357,19 @@ func exitStatus(console []byte) (int, bool) {
 	}
 	n, err := strconv.Atoi(string(rest))
 	return n, err == nil
+}
+
+// diskNodes returns the guest's device nodes of disks: virtio ones
+// /dev/vda, /dev/vdb, ... and USB ones /dev/sda, ..., each in order.
+func diskNodes(disks []Disk) []string {
+	var nodes []string
+	vd, sd := 0, 0
+	for _, d := range disks {
+		if d.USB {
+			nodes, sd = append(nodes, "/dev/sd"+string(rune('a'+sd))), sd+1
+		} else {
+			nodes, vd = append(nodes, "/dev/vd"+string(rune('a'+vd))), vd+1
+		}
+	}
+	return nodes
 }

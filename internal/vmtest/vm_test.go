@@ -8,15 +8,19 @@ import (
 
 const (
 	diskMagic = "initos vmtest disk"
+	usbMagic  = "initos vmtest USB disk"
 	extraFile = "copied by Config.Files\n"
 )
 
 // testDisk writes a 1 MiB raw image starting with diskMagic.
-func testDisk(t *testing.T) string {
+func testDisk(t *testing.T) string { return magicDisk(t, diskMagic) }
+
+// magicDisk writes a 1 MiB raw image starting with magic.
+func magicDisk(t *testing.T, magic string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "disk.img")
 	b := make([]byte, 1<<20)
-	copy(b, diskMagic)
+	copy(b, magic)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +34,8 @@ func TestVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	Run(t, Config{
-		Run:   "^TestGuest(Basics|Disk)$",
-		Disks: []Disk{{Path: disk}},
+		Run:   "^TestGuest(Basics|Disk|USBDisk)$",
+		Disks: []Disk{{Path: magicDisk(t, usbMagic), USB: true}, {Path: disk}}, // /dev/sda, /dev/vda
 		Files: map[string]string{"/etc/vmtest-extra": extra},
 	})
 	if b, err := os.ReadFile(disk); err != nil || string(b[4096:4096+7]) != "\x00\x00\x00\x00\x00\x00\x00" {

@@ -1,6 +1,7 @@
 // Command enrollinit is the /init of the first boot of a test machine
-// (bootdisk.EnrollUKI): what the installer does to the volumes, without
-// the rest. It loads the virtio modules from its initrd, reads the plan
+// (bootdisk.EnrollUKI, EnrollUKIARM64): what the installer does to the
+// volumes, without the rest. It loads the virtio modules (and tpm_tis,
+// when the initrd has it: arm64) from its initrd, reads the plan
 // (report.EnrollPlanPath), measures "enter-initrd" into PCR 11 as
 // initos-init does, then for each volume adds a TPM token with the default
 // policy (signed PCR 11 by the UKI's .pcrpkey, PCR 7, PCR 15 all-zero)
@@ -54,6 +55,13 @@ func run() error {
 	if err := ix.LoadAll("virtio_pci", "virtio_blk"); err != nil {
 		return err
 	}
+	// arm64: the TPM on qemu's system bus needs tpm_tis, a module there
+	// (built in on x86-64, where the initrd does not ship it).
+	if _, err := ix.Resolve("tpm_tis"); err == nil {
+		if err := ix.LoadAll("tpm_tis"); err != nil {
+			return err
+		}
+	}
 	var plan report.EnrollPlan
 	b, err := os.ReadFile(report.EnrollPlanPath)
 	if err != nil {
@@ -66,6 +74,9 @@ func run() error {
 }
 
 func enrollAll(plan report.EnrollPlan) error {
+	for i := 0; i < 100 && !exists(tpm2.DefaultDevice); i++ {
+		time.Sleep(50 * time.Millisecond) // a TPM module probes as it loads, but allow for slack
+	}
 	t, err := tpm2.Open(tpm2.Device{})
 	if err != nil {
 		return err

@@ -40,10 +40,13 @@ type Report struct {
 	ModulesDep   bool             `json:"modules_dep"`
 	Firmware     bool             `json:"firmware"`
 	BtrfsDevices int              `json:"btrfs_devices"`
-	PCRs         map[int]string   `json:"pcrs"`
-	Unseal       []string         `json:"unseal"` // per LUKS device: "refused: <error>" or "UNSEALED"
-	Kmsg         []string         `json:"kmsg"`   // the initrd's lines of the kernel log
-	Errors       []string         `json:"errors"`
+	// BtrfsProfiles are the block group profiles of the root btrfs by
+	// kind (data, metadata, system): {"data": ["raid1"], ...}.
+	BtrfsProfiles map[string][]string `json:"btrfs_profiles"`
+	PCRs          map[int]string      `json:"pcrs"`
+	Unseal        []string            `json:"unseal"` // per LUKS device: "refused: <error>" or "UNSEALED"
+	Kmsg          []string            `json:"kmsg"`   // the initrd's lines of the kernel log
+	Errors        []string            `json:"errors"`
 }
 
 // Find returns the report on a console, or an error when there is none.

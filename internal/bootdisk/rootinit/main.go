@@ -43,6 +43,7 @@ func main() {
 	_, err = os.Stat("/lib/firmware/initos-test-firmware.txt")
 	r.Firmware = err == nil
 	r.BtrfsDevices = btrfsDevices()
+	r.BtrfsProfiles = btrfsProfiles()
 	tpmChecks(r, &cfg, fail)
 	r.Kmsg = initrdLog()
 	out, _ := json.Marshal(r)
@@ -92,6 +93,22 @@ func btrfsDevices() int {
 	}
 	devs, _ := filepath.Glob(filepath.Join(fss[0], "*"))
 	return len(devs)
+}
+
+// btrfsProfiles lists the block group profiles of the (only) mounted
+// btrfs filesystem by kind, from sysfs: allocation/<kind>/<profile>/
+// exists for every profile that has block groups.
+func btrfsProfiles() map[string][]string {
+	m := map[string][]string{}
+	for _, kind := range []string{"data", "metadata", "system"} {
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/btrfs/*/allocation", kind, "*"))
+		for _, d := range dirs {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				m[kind] = append(m[kind], filepath.Base(d))
+			}
+		}
+	}
+	return m
 }
 
 // tpmChecks reads the PCRs and tries to unseal each LUKS volume's key
