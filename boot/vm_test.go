@@ -30,7 +30,9 @@ func sha256Sum(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
 // issue's proof list. Boot 1 enrolls the TPM tokens and bindings
 // (bootdisk.Enroll: a small init in a UKI signed like the real one);
 // then each subtest sets the disks and boots the production UKI from
-// ESP A. Then the control plane's proof (controlProof: three boots).
+// ESP A. Then the control plane's proof (controlProof: three boots), the
+// A/B upgrades (abUpgrade), and the fleet rollout (fleetRun: two clones of
+// the machine made before the A/B run, booted at once).
 func TestVMBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("tier 3: eleven OVMF boots under TCG")
@@ -73,7 +75,9 @@ func TestVMBoot(t *testing.T) {
 		})
 	}
 	f.controlProof(t, vm)
+	fleet := f.prepareFleet(t, vm) // clones of the machine before the A/B run
 	t.Run("AB upgrade", func(t *testing.T) { f.abUpgrade(t, vm) })
+	t.Run("fleet", fleet.run)
 }
 
 // vmCase is one boot of the machine.

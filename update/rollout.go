@@ -104,10 +104,10 @@ func (o RolloutOptions) withDefaults() RolloutOptions {
 }
 
 // upgradeHost stages one host, lets it reboot and waits for the verdict.
-func upgradeHost(ctx context.Context, r Remote, host, phase string, o RolloutOptions) HostResult {
+func upgradeHost(ctx context.Context, r Remote, host, phase string, o RolloutOptions) (res HostResult) {
 	start := time.Now()
-	res := HostResult{Host: host, Phase: phase, State: HostError}
-	defer func() { res.Seconds = time.Since(start).Seconds() }()
+	res = HostResult{Host: host, Phase: phase, State: HostError}
+	defer func() { res.Seconds = time.Since(start).Seconds() }() // of the result returned
 	ctx, cancel := context.WithTimeout(ctx, o.TrialTimeout)
 	defer cancel()
 	before, err := remoteStatus(ctx, r, host)

@@ -104,6 +104,9 @@ func TestRollout(t *testing.T) {
 				if r.State == HostFailed && (r.Reason != "root subvolume missing" || r.Step != "initrd: root" || r.To != "b") {
 					t.Errorf("%s failed trial = %+v, want the reason from its record", r.Host, r)
 				}
+				if tried := r.State != HostSkipped; tried != (r.Seconds > 0) {
+					t.Errorf("%s (%s) took %gs, want a time exactly for the hosts tried", r.Host, r.State, r.Seconds)
+				}
 			}
 			for _, call := range f.calls {
 				if strings.HasPrefix(call, "h4: initos upgrade") && c.stop {
