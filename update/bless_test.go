@@ -3,6 +3,7 @@ package update
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,27 @@ func TestReadEntries(t *testing.T) {
 	}
 	if e, _ := h.ReadEntries(); e.B == nil || e.B.Option.Description != "InitOS B" {
 		t.Errorf("the recreated entry: %+v", e.B)
+	}
+}
+
+// TestEnsureEntries: the installer's entries, A then B first in
+// BootOrder, the others kept after them; a missing entry recreated.
+func TestEnsureEntries(t *testing.T) {
+	db := loadSigner(t, "db")
+	h := newHost(t, db, "a", false)
+	o, _ := efivar.ReadBootEntry(h.vars, 0)
+	o.Description = "UEFI OS"
+	efivar.WriteBootEntry(h.vars, 5, o)
+	efivar.RemoveBootEntry(h.vars, 1)
+	efivar.SetBootOrder(h.vars, []uint16{5, 0})
+	if err := h.EnsureEntries(); err != nil {
+		t.Fatalf("EnsureEntries: %v", err)
+	}
+	order, err := efivar.BootOrder(h.vars)
+	if want := []uint16{0, 1, 5}; err != nil || !slices.Equal(order, want) {
+		t.Errorf("BootOrder after EnsureEntries = %v, %v, want %v", order, err, want)
+	}
+	if e, _ := h.ReadEntries(); e.B == nil || e.B.Option.Description != "InitOS B" || e.DefaultSlot() != "a" {
+		t.Errorf("entries after EnsureEntries: %+v", e)
 	}
 }

@@ -193,6 +193,29 @@ func (s *System) EnsureEntry(slot string) (uint16, error) {
 	return s.addEntry(esps[0])
 }
 
+// EnsureEntries does what the installer does for the firmware: boot
+// entries "InitOS A" and "InitOS B" (created when missing), A then B at
+// the head of BootOrder, the other entries after them in their order.
+func (s *System) EnsureEntries() error {
+	a, err := s.EnsureEntry(SlotA)
+	if err != nil {
+		return err
+	}
+	b, err := s.EnsureEntry(SlotB)
+	if err != nil {
+		return err
+	}
+	order, err := efivar.BootOrder(s.Vars)
+	if err != nil {
+		return fmt.Errorf("read BootOrder: %w", err)
+	}
+	order = slices.DeleteFunc(order, func(n uint16) bool { return n == a || n == b })
+	if err := efivar.SetBootOrder(s.Vars, append([]uint16{a, b}, order...)); err != nil {
+		return fmt.Errorf("set BootOrder: %w", err)
+	}
+	return nil
+}
+
 // addEntry writes a boot entry "InitOS X" starting the UKI on esp, under
 // the lowest free number.
 func (s *System) addEntry(esp ESP) (uint16, error) {

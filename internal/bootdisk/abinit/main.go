@@ -195,20 +195,7 @@ func installEntries() error {
 	if err != nil {
 		return err
 	}
-	a, err := sys.EnsureEntry(update.SlotA)
-	if err != nil {
-		return err
-	}
-	b, err := sys.EnsureEntry(update.SlotB)
-	if err != nil {
-		return err
-	}
-	order, err := efivar.BootOrder(sys.Vars)
-	if err != nil {
-		return err
-	}
-	order = slices.DeleteFunc(order, func(n uint16) bool { return n == a || n == b })
-	return efivar.SetBootOrder(sys.Vars, append([]uint16{a, b}, order...))
+	return sys.EnsureEntries()
 }
 
 // rollbackAttempt writes the UKI name (signed, but of a retired security

@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +37,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"initos/control"
-	"initos/efivar"
 	"initos/update"
 )
 
@@ -157,20 +155,7 @@ func ensureEntries() error {
 	if e.DefaultSlot() != "" {
 		return nil
 	}
-	a, err := sys.EnsureEntry(update.SlotA)
-	if err != nil {
-		return err
-	}
-	b, err := sys.EnsureEntry(update.SlotB)
-	if err != nil {
-		return err
-	}
-	order, err := efivar.BootOrder(sys.Vars)
-	if err != nil {
-		return err
-	}
-	order = slices.DeleteFunc(order, func(n uint16) bool { return n == a || n == b })
-	return efivar.SetBootOrder(sys.Vars, append([]uint16{a, b}, order...))
+	return sys.EnsureEntries()
 }
 
 // serverConfig accepts the authorized keys only, with the host key.
