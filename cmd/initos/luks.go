@@ -108,14 +108,14 @@ func luksFormat(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer clear(pass)
 	bar := newKDFBar(stderr, *f.showProgess)
-	f.o.Progress = bar.update
+	f.o.Progress = bar.Update
 	var h *luks2.Header
 	if dev != nil {
 		h, err = luks2.FormatDevice(ctx, dev, pass, f.o)
 	} else {
 		h, err = luks2.FormatFileContext(ctx, target, 0, pass, f.o)
 	}
-	bar.finish()
+	bar.Finish()
 	if err != nil {
 		return err
 	}

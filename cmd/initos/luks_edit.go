@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"initos/internal/progress"
 	"initos/luks2"
 )
 
@@ -33,7 +34,7 @@ func init() {
 type luksKeyslotFlags struct {
 	pf           luksPBKDFFlags
 	showProgress *bool
-	bar          *kdfBar
+	bar          *progress.Stages
 }
 
 func (k *luksKeyslotFlags) register(fs *flag.FlagSet) {
@@ -41,11 +42,11 @@ func (k *luksKeyslotFlags) register(fs *flag.FlagSet) {
 	k.showProgress = fs.Bool("progress", true, "show the PBKDF calibration on a terminal")
 }
 
-// options returns the keyslot options; the caller calls k.bar.finish.
+// options returns the keyslot options; the caller calls k.bar.Finish.
 func (k *luksKeyslotFlags) options(fs *flag.FlagSet, stderr io.Writer) (luks2.KeyslotOptions, error) {
 	p, err := k.pf.value(fs)
 	k.bar = newKDFBar(stderr, *k.showProgress)
-	return luks2.KeyslotOptions{PBKDF: p, Progress: k.bar.update}, err
+	return luks2.KeyslotOptions{PBKDF: p, Progress: k.bar.Update}, err
 }
 
 func luksAddKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -67,7 +68,7 @@ func luksAddKey(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer kf.bar.finish()
+	defer kf.bar.Finish()
 	if *slot >= 0 {
 		o.ID = slot
 	}
@@ -86,7 +87,7 @@ func luksAddKey(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	kf.bar.finish()
+	kf.bar.Finish()
 	fmt.Fprintf(stdout, "Key slot %d created.\n", id)
 	return nil
 }
@@ -197,7 +198,7 @@ func luksChangeKey(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	defer kf.bar.finish()
+	defer kf.bar.Finish()
 	newPass, err := readKeyFile("new-key-file", *newKey)
 	if err != nil {
 		return err
@@ -213,7 +214,7 @@ func luksChangeKey(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return luksExit(err)
 	}
-	kf.bar.finish()
+	kf.bar.Finish()
 	fmt.Fprintf(stdout, "Key slot %d changed.\n", id)
 	return nil
 }

@@ -215,28 +215,14 @@ func batchFlags(fs *flag.FlagSet, what string) *bool {
 	return force
 }
 
-// kdfBar shows the PBKDF calibration (a spinner) and derivation (a bar of
-// argon2 blocks) on stderr when it is a terminal.
-type kdfBar struct {
-	w     io.Writer
-	on    bool
-	stage string
-	bar   *progress.Bar
+// newKDFBar shows the PBKDF calibration (a spinner) and derivation (a
+// bar of argon2 blocks) on w when it is a terminal; Update is a
+// luks2.Progress.
+func newKDFBar(w io.Writer, enabled bool) *progress.Stages {
+	return &progress.Stages{W: w, Enabled: enabled, Label: func(stage string) string {
+		return map[string]string{"calibrate": "calibrating PBKDF", "derive": "deriving key"}[stage]
+	}}
 }
-
-func newKDFBar(w io.Writer, enabled bool) *kdfBar { return &kdfBar{w: w, on: enabled} }
-
-// update is a luks2.Progress.
-func (k *kdfBar) update(stage string, done, total int64) {
-	if stage != k.stage {
-		k.bar.Finish()
-		label := map[string]string{"calibrate": "calibrating PBKDF", "derive": "deriving key"}[stage]
-		k.bar, k.stage = progress.New(k.w, k.on, total, label, false), stage
-	}
-	k.bar.Set(done)
-}
-
-func (k *kdfBar) finish() { k.bar.Finish() }
 
 // luksExit maps library errors to cryptsetup's exit codes: 2 for a wrong
 // passphrase, 5 for a busy device.

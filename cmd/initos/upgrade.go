@@ -69,9 +69,9 @@ func runUpgrade(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return upgradeError(ctx, err)
 	}
 	defer src.Close()
-	bars := newStepBars(stderr, *showProgress)
-	res, err := update.Stage(ctx, sys, src, update.StageOptions{RootImage: *rootImage, Roots: rootInstaller(sys), Progress: bars.update})
-	bars.finish()
+	bars := &progress.Stages{W: stderr, Enabled: *showProgress, Bytes: true}
+	res, err := update.Stage(ctx, sys, src, update.StageOptions{RootImage: *rootImage, Roots: rootInstaller(sys), Progress: bars.Update})
+	bars.Finish()
 	if err != nil {
 		return upgradeError(ctx, err)
 	}
@@ -129,26 +129,6 @@ func logWriter(stderr io.Writer, asJSON bool) io.Writer {
 	}
 	return stderr
 }
-
-// stepBars draws one progress bar per file the flow writes.
-type stepBars struct {
-	w       io.Writer
-	enabled bool
-	step    string
-	bar     *progress.Bar
-}
-
-func newStepBars(w io.Writer, enabled bool) *stepBars { return &stepBars{w: w, enabled: enabled} }
-
-func (s *stepBars) update(step string, done, total int64) {
-	if step != s.step {
-		s.bar.Finish()
-		s.step, s.bar = step, progress.New(s.w, s.enabled, total, step, true)
-	}
-	s.bar.Set(done)
-}
-
-func (s *stepBars) finish() { s.bar.Finish() }
 
 // reboot reboots the host: through systemd when it runs (a clean
 // shutdown), else sync and reboot(2).

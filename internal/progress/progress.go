@@ -117,3 +117,32 @@ func (w writeCounter) Write(p []byte) (int, error) {
 	w.b.Add(int64(len(p)))
 	return len(p), nil
 }
+
+// Stages draws one bar per stage of a flow that reports (stage, done,
+// total), as luks2's key derivation and update's staging do: a new stage
+// finishes the previous bar and starts its own, labelled by Label (the
+// stage's name when Label is nil or gives "").
+type Stages struct {
+	W       io.Writer
+	Enabled bool
+	Bytes   bool
+	Label   func(stage string) string
+	stage   string
+	bar     *Bar
+}
+
+// Update reports done of total in stage.
+func (s *Stages) Update(stage string, done, total int64) {
+	if stage != s.stage {
+		s.bar.Finish()
+		label := stage
+		if s.Label != nil && s.Label(stage) != "" {
+			label = s.Label(stage)
+		}
+		s.stage, s.bar = stage, New(s.W, s.Enabled, total, label, s.Bytes)
+	}
+	s.bar.Set(done)
+}
+
+// Finish ends the last stage's bar.
+func (s *Stages) Finish() { s.bar.Finish() }

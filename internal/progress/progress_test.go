@@ -92,3 +92,16 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("IsTerminal(buffer) = true")
 	}
 }
+
+// TestStagesOffTerminal: stages reported to a writer that is not a
+// terminal draw nothing and never fail, through a stage change and Finish.
+func TestStagesOffTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	s := &Stages{W: &buf, Enabled: true, Label: func(string) string { return "" }}
+	s.Update("calibrate", 0, -1)
+	s.Update("derive", 5, 10)
+	s.Finish()
+	if buf.Len() != 0 || s.stage != "derive" {
+		t.Errorf("Stages off a terminal wrote %q, stage %q; want nothing, derive", buf.String(), s.stage)
+	}
+}
