@@ -6,7 +6,8 @@ import (
 )
 
 // TestSplitWords: the quoting of cmd/initos's shellJoin (single quotes,
-// '\” for a quote) and plain words come back as the arguments.
+// a quote written as quote, backslash, quote, quote) and plain words come
+// back as the arguments.
 func TestSplitWords(t *testing.T) {
 	for _, c := range []struct {
 		in   string
